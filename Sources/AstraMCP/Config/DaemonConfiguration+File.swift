@@ -1,0 +1,135 @@
+import Foundation
+import Logging
+
+/// A configuration problem; `description` is one line naming the key or the cause.
+public struct ConfigurationError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+extension DaemonConfiguration {
+    /// The file read when no `--config` is given; it may be absent.
+    public static let defaultFilePath = "/etc/astra-mcpd/astra-mcpd.conf"
+    /// Environment variables named `ASTRA_MCPD_<KEY>` override the file's keys.
+    public static let environmentPrefix = "ASTRA_MCPD_"
+
+    /// The keys of the configuration file, each with how it is applied. The file is
+    /// `key = value` lines (values may be double-quoted) and `#` comment lines.
+    ///
+    /// - `database_url` (string, no default)
+    /// - `worker_id` (string, default `<hostname>:<pid>`)
+    /// - `max_concurrency` (integer 1…10000, default 64)
+    /// - `claim_batch_size` (integer 1…1000, default 64)
+    /// - `completion_batch_size` (integer 1…200, default 200)
+    /// - `poll_interval_seconds` (number > 0, default 5)
+    /// - `lease_seconds` (number > 0, default 300)
+    /// - `shutdown_grace_seconds` (number ≥ 0, default 30)
+    /// - `initialize_timeout_seconds` (number > 0, default 30)
+    /// - `child_exit_grace_seconds` (number ≥ 0, default 2)
+    /// - `sync_on_start` (boolean, default true)
+    /// - `max_message_bytes` (integer ≥ 1024, default 16777216)
+    /// - `database_pool_size` (integer 1…100, default 8)
+    /// - `log_level` (trace, debug, info, notice, warning, error, critical; default info)
+    /// - `log_target` (auto, stderr, journal; default auto)
+    static let keys: [String: @Sendable (inout DaemonConfiguration, String) throws -> Void] = [
+        "database_url": { c, v in c.databaseURL = v },
+        "worker_id": { c, v in
+            guard !v.isEmpty else { throw ConfigurationError("must not be empty") }
+            c.workerID = v
+        },
+        "max_concurrency": { c, v in c.maxConcurrency = try integer(v, in: 1...10_000) },
+        "claim_batch_size": { c, v in c.claimBatchSize = try integer(v, in: 1...1000) },
+        "completion_batch_size": { c, v in c.completionBatchSize = try integer(v, in: 1...200) },
+        "poll_interval_seconds": { c, v in c.pollInterval = try seconds(v, allowZero: false) },
+        "lease_seconds": { c, v in c.leaseDuration = try seconds(v, allowZero: false) },
+        "shutdown_grace_seconds": { c, v in c.shutdownGrace = try seconds(v, allowZero: true) },
+        "initialize_timeout_seconds": { c, v in c.initializeTimeout = try seconds(v, allowZero: false) },
+        "child_exit_grace_seconds": { c, v in c.childExitGrace = try seconds(v, allowZero: true) },
+        "sync_on_start": { c, v in c.syncOnStart = try boolean(v) },
+        "max_message_bytes": { c, v in c.maxMessageBytes = try integer(v, in: 1024...(1 << 30)) },
+        "database_pool_size": { c, v in c.databasePoolSize = try integer(v, in: 1...100) },
+        "log_level": { c, v in
+            guard let level = Logger.Level(rawValue: v.lowercased()) else {
+                throw ConfigurationError("expected one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), got '\(v)'")
+            }
+            c.logLevel = level
+        },
+        "log_target": { c, v in
+            guard let target = LogTarget(rawValue: v.lowercased()) else {
+                throw ConfigurationError("expected one of auto, stderr, journal, got '\(v)'")
+            }
+            c.logTarget = target
+        },
+    ]
+
+    /// Loads the configuration: defaults, then the file, then `ASTRA_MCPD_*` variables.
+    ///
+    /// - Parameters:
+    ///   - path: The file given with `--config`: it must exist. Nil reads
+    ///     ``defaultFilePath`` if it exists.
+    ///   - environment: The process environment.
+    public static func load(path: String?, environment: [String: String]) throws(ConfigurationError) -> DaemonConfiguration {
+        var configuration = DaemonConfiguration()
+        let filePath = path ?? defaultFilePath
+        if let text = try? String(contentsOfFile: filePath, encoding: .utf8) {
+            try configuration.apply(fileText: text, source: filePath)
+        } else if path != nil {
+            throw ConfigurationError("cannot read configuration file '\(filePath)'")
+        }
+        for (name, value) in environment.sorted(by: { $0.key < $1.key }) where name.hasPrefix(environmentPrefix) {
+            let key = name.dropFirst(environmentPrefix.count).lowercased()
+            guard let apply = keys[key] else {
+                throw ConfigurationError("unknown environment variable \(name): no configuration key '\(key)'")
+            }
+            do { try apply(&configuration, value) } catch { throw ConfigurationError("\(name): \(error)") }
+        }
+        return configuration
+    }
+
+    /// Applies the `key = value` lines of a configuration file.
+    public mutating func apply(fileText: String, source: String) throws(ConfigurationError) {
+        for (index, rawLine) in fileText.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = rawLine.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            let location = "\(source):\(index + 1)"
+            guard let equals = line.firstIndex(of: "=") else {
+                throw ConfigurationError("\(location): expected 'key = value', got '\(line)'")
+            }
+            let key = line[..<equals].trimmingCharacters(in: .whitespaces)
+            var value = line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+            if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
+            guard let apply = Self.keys[key] else {
+                throw ConfigurationError("\(location): unknown key '\(key)'")
+            }
+            do { try apply(&self, value) } catch { throw ConfigurationError("\(location): key '\(key)': \(error)") }
+        }
+    }
+
+    /// The database URL, or a configuration error saying how to give one.
+    public func requireDatabaseURL() throws(ConfigurationError) -> String {
+        guard let url = databaseURL, !url.isEmpty else {
+            throw ConfigurationError("no database configured: set database_url in the configuration file, ASTRA_MCPD_DATABASE_URL, or --database-url")
+        }
+        return url
+    }
+
+    private static func integer(_ value: String, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+        guard let number = Int(value) else { throw ConfigurationError("expected an integer, got '\(value)'") }
+        guard range.contains(number) else { throw ConfigurationError("\(number) is out of range \(range.lowerBound)…\(range.upperBound)") }
+        return number
+    }
+
+    private static func seconds(_ value: String, allowZero: Bool) throws(ConfigurationError) -> Duration {
+        guard let number = Double(value), number.isFinite else { throw ConfigurationError("expected a number of seconds, got '\(value)'") }
+        guard number > 0 || (allowZero && number == 0) else { throw ConfigurationError("must be \(allowZero ? "0 or more" : "more than 0"), got \(value)") }
+        return .milliseconds(Int64(number * 1000))
+    }
+
+    private static func boolean(_ value: String) throws(ConfigurationError) -> Bool {
+        switch value.lowercased() {
+        case "true", "yes", "on", "1": return true
+        case "false", "no", "off", "0": return false
+        default: throw ConfigurationError("expected true or false, got '\(value)'")
+        }
+    }
+}

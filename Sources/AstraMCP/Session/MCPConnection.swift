@@ -1,0 +1,358 @@
+import Logging
+import Synchronization
+
+/// One JSON-RPC conversation with an MCP server, independent of the bytes' transport.
+///
+/// Requests get integer ids and wait on a continuation stored under that id; the transport's
+/// reader hands every received line to ``receive(line:)``, which resumes the waiter directly —
+/// no actor hop, no task per message. Outgoing messages are appended to one buffer that the
+/// transport's writer drains, so many requests issued together leave in one write.
+///
+/// When the transport ends, ``close(_:)`` fails every pending request at once: a dead server
+/// never leaves a caller waiting.
+public final class MCPConnection: Sendable {
+    /// Callbacks for notifications the server sends. They run inline on the reader and must
+    /// return quickly (hand work to another task if it may wait).
+    public struct Handlers: Sendable {
+        /// `notifications/progress`: token, progress, total, message.
+        public var progress: @Sendable (String, Double, Double?, String?) -> Void = { _, _, _, _ in }
+        /// `notifications/tools/list_changed`.
+        public var toolsListChanged: @Sendable () -> Void = {}
+
+        public init() {}
+    }
+
+    private struct Pending {
+        var continuation: CheckedContinuation<MCPResponse, any Error>
+        var deadline: ContinuousClock.Instant?
+        var method: String
+    }
+
+    private struct State {
+        var nextID = 1
+        var pending: [Int: Pending] = [:]
+        var closedReason: MCPSessionError?
+        var outbound: [UInt8] = []
+        var writer: CheckedContinuation<[UInt8]?, Never>?
+        /// The timeout sweeper waits here while nothing with a deadline is pending.
+        var sweeper: CheckedContinuation<Void, Never>?
+        var deadlinesPending = 0
+    }
+
+    /// The server's name, for messages and logs.
+    public let serverName: String
+    let logger: Logger
+    let handlers: Handlers
+    /// The largest message accepted from the server, in bytes.
+    let maxMessageBytes: Int
+    /// How often pending deadlines are checked while any is pending.
+    let timeoutResolution: Duration
+    private let state = Mutex(State())
+
+    public init(
+        serverName: String,
+        logger: Logger,
+        handlers: Handlers = Handlers(),
+        maxMessageBytes: Int = 16 << 20,
+        timeoutResolution: Duration = .milliseconds(20)
+    ) {
+        self.serverName = serverName
+        self.logger = logger
+        self.handlers = handlers
+        self.maxMessageBytes = maxMessageBytes
+        self.timeoutResolution = timeoutResolution
+    }
+
+    // MARK: Requests
+
+    /// Sends a request and waits for its response.
+    ///
+    /// - Parameters:
+    ///   - method: The JSON-RPC method.
+    ///   - params: The `params` object as JSON text, inserted verbatim; nil for none.
+    ///   - timeout: How long to wait; on expiry the request fails with ``MCPSessionError/Code/timeout``
+    ///     and the server is sent `notifications/cancelled`.
+    /// - Returns: The response; a JSON-RPC error reply is thrown as ``MCPSessionError/Code/remoteError``.
+    public func request(_ method: String, params: String?, timeout: Duration?) async throws -> MCPResponse {
+        let id = state.withLock { state in
+            defer { state.nextID += 1 }
+            return state.nextID
+        }
+        var message = "{\"jsonrpc\":\"2.0\",\"id\":\(id),\"method\":\"\(method)\""
+        if let params { message += ",\"params\":" + params }
+        message += "}\n"
+        let deadline = timeout.map { ContinuousClock.now.advanced(by: $0) }
+
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<MCPResponse, any Error>) in
+                var writer: CheckedContinuation<[UInt8]?, Never>?
+                var writerChunk: [UInt8] = []
+                var sweeper: CheckedContinuation<Void, Never>?
+                let closed: MCPSessionError? = state.withLock { state in
+                    if let reason = state.closedReason { return reason }
+                    state.pending[id] = Pending(continuation: continuation, deadline: deadline, method: method)
+                    if deadline != nil {
+                        state.deadlinesPending += 1
+                        sweeper = state.sweeper
+                        state.sweeper = nil
+                    }
+                    state.outbound.append(contentsOf: message.utf8)
+                    if let waiting = state.writer {
+                        writer = waiting
+                        state.writer = nil
+                        swap(&writerChunk, &state.outbound)
+                    }
+                    return nil
+                }
+                if let closed {
+                    continuation.resume(throwing: closed)
+                    return
+                }
+                writer?.resume(returning: writerChunk)
+                sweeper?.resume()
+                if Task.isCancelled { self.cancel(id: id, reason: "cancelled by astra-mcpd") }
+            }
+        } onCancel: {
+            self.cancel(id: id, reason: "cancelled by astra-mcpd")
+        }
+    }
+
+    /// Sends a notification (no reply expected).
+    public func notify(_ method: String, params: String?) {
+        var message = "{\"jsonrpc\":\"2.0\",\"method\":\"\(method)\""
+        if let params { message += ",\"params\":" + params }
+        message += "}\n"
+        enqueue(message)
+    }
+
+    /// The number of requests waiting for a reply.
+    public var pendingCount: Int { state.withLock { $0.pending.count } }
+
+    /// Whether the connection has ended.
+    public var isClosed: Bool { state.withLock { $0.closedReason != nil } }
+
+    private func enqueue(_ message: String) {
+        var writerChunk: [UInt8] = []
+        let writer: CheckedContinuation<[UInt8]?, Never>? = state.withLock { state in
+            guard state.closedReason == nil else { return nil }
+            state.outbound.append(contentsOf: message.utf8)
+            guard let waiting = state.writer else { return nil }
+            state.writer = nil
+            swap(&writerChunk, &state.outbound)
+            return waiting
+        }
+        writer?.resume(returning: writerChunk)
+    }
+
+    /// Fails request `id` locally and tells the server to stop working on it.
+    private func cancel(id: Int, reason: String) {
+        let pending = state.withLock { state in
+            let removed = state.pending.removeValue(forKey: id)
+            if removed?.deadline != nil { state.deadlinesPending -= 1 }
+            return removed
+        }
+        guard let pending else { return }
+        notify("notifications/cancelled", params: "{\"requestId\":\(id),\"reason\":\(JSONScanner.quote(reason))}")
+        pending.continuation.resume(throwing: MCPSessionError(.cancelled, "request \(pending.method) cancelled"))
+    }
+
+    // MARK: Timeouts
+
+    /// Fails requests whose deadline has passed. Runs for the connection's lifetime; it sleeps
+    /// on a continuation (no timer) while no request with a deadline is pending.
+    func runTimeoutSweeper() async {
+        while !Task.isCancelled {
+            let idle = state.withLock { $0.deadlinesPending == 0 && $0.closedReason == nil }
+            if idle {
+                await withTaskCancellationHandler {
+                    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                        let resumeNow = state.withLock { state in
+                            if state.deadlinesPending > 0 || state.closedReason != nil || Task.isCancelled { return true }
+                            state.sweeper = continuation
+                            return false
+                        }
+                        if resumeNow { continuation.resume() }
+                    }
+                } onCancel: {
+                    let waiting = self.state.withLock { state in
+                        defer { state.sweeper = nil }
+                        return state.sweeper
+                    }
+                    waiting?.resume()
+                }
+                continue
+            }
+            if state.withLock({ $0.closedReason != nil }) { return }
+            try? await Task.sleep(for: timeoutResolution)
+            expireOverdue(now: .now)
+        }
+    }
+
+    func expireOverdue(now: ContinuousClock.Instant) {
+        let expired: [(Int, Pending)] = state.withLock { state in
+            var expired: [(Int, Pending)] = []
+            for (id, pending) in state.pending {
+                if let deadline = pending.deadline, deadline <= now { expired.append((id, pending)) }
+            }
+            for (id, _) in expired { state.pending.removeValue(forKey: id) }
+            state.deadlinesPending -= expired.count
+            return expired
+        }
+        for (id, pending) in expired {
+            notify("notifications/cancelled", params: "{\"requestId\":\(id),\"reason\":\"timeout\"}")
+            pending.continuation.resume(throwing: MCPSessionError(.timeout, "\(pending.method) timed out"))
+        }
+    }
+
+    // MARK: Transport side
+
+    /// The next bytes to write, waiting until there are some; nil once the connection is closed.
+    func nextOutbound() async -> [UInt8]? {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<[UInt8]?, Never>) in
+                var chunk: [UInt8] = []
+                let ready: Bool = state.withLock { state in
+                    if !state.outbound.isEmpty {
+                        swap(&chunk, &state.outbound)
+                        return true
+                    }
+                    if state.closedReason != nil || Task.isCancelled { return true }
+                    state.writer = continuation
+                    return false
+                }
+                if ready { continuation.resume(returning: chunk.isEmpty ? nil : chunk) }
+            }
+        } onCancel: {
+            let waiting = self.state.withLock { state in
+                defer { state.writer = nil }
+                return state.writer
+            }
+            waiting?.resume(returning: nil)
+        }
+    }
+
+    /// Ends the connection: every pending request fails with `reason`. Idempotent; the first
+    /// reason wins.
+    public func close(_ reason: MCPSessionError) {
+        let (pending, writer, sweeper) = state.withLock { state in
+            if state.closedReason == nil { state.closedReason = reason }
+            let pending = state.pending
+            state.pending = [:]
+            state.deadlinesPending = 0
+            defer {
+                state.writer = nil
+                state.sweeper = nil
+            }
+            return (pending, state.writer, state.sweeper)
+        }
+        for (_, request) in pending { request.continuation.resume(throwing: reason) }
+        writer?.resume(returning: nil)
+        sweeper?.resume()
+    }
+
+    /// The reason the connection closed, if it has.
+    public var closedReason: MCPSessionError? { state.withLock { $0.closedReason } }
+
+    /// Handles one received JSON-RPC message (one line, without its newline).
+    func receive(line: UnsafeRawBufferPointer) {
+        let scanner = JSONScanner(bytes: line)
+        let members: [JSONScanner.Member]
+        do {
+            members = try scanner.members()
+        } catch {
+            if scanner.skipWhitespace(0, end: line.count) == line.count { return }  // blank line
+            logger.warning("ignoring a message that is not a JSON object", metadata: ["server": "\(serverName)", "error": "\(error)"])
+            return
+        }
+        var id: Range<Int>?
+        var method: String?
+        var result: Range<Int>?
+        var error: Range<Int>?
+        var params: Range<Int>?
+        for member in members {
+            switch member.key {
+            case "id": id = member.value
+            case "method": method = scanner.string(member.value)
+            case "result": result = member.value
+            case "error": error = member.value
+            case "params": params = member.value
+            default: break
+            }
+        }
+        if let method {
+            if let id {
+                answerServerRequest(id: scanner.text(id), method: method)
+            } else {
+                handleNotification(method: method, params: params, scanner: scanner)
+            }
+            return
+        }
+        guard let id, let requestID = scanner.integer(id) else {
+            logger.warning("ignoring a response without a known id", metadata: ["server": "\(serverName)"])
+            return
+        }
+        let pending = state.withLock { state in
+            let removed = state.pending.removeValue(forKey: requestID)
+            if removed?.deadline != nil { state.deadlinesPending -= 1 }
+            return removed
+        }
+        guard let pending else { return }  // late reply to a request that timed out or was cancelled
+        if let result {
+            pending.continuation.resume(returning: MCPResponse(bytes: Array(line), result: result))
+        } else if let error {
+            pending.continuation.resume(throwing: Self.remoteError(error, scanner: scanner, method: pending.method))
+        } else {
+            pending.continuation.resume(throwing: MCPSessionError(.protocolError, "\(pending.method): response has neither result nor error"))
+        }
+    }
+
+    private static func remoteError(_ range: Range<Int>, scanner: JSONScanner, method: String) -> MCPSessionError {
+        var code: Int?
+        var message = ""
+        if let members = try? scanner.members(of: range) {
+            for member in members {
+                if member.key == "code" { code = scanner.integer(member.value) }
+                if member.key == "message" { message = scanner.string(member.value) ?? "" }
+            }
+        }
+        return MCPSessionError(.remoteError, "\(method) failed: \(message) (JSON-RPC error \(code.map(String.init) ?? "?"))")
+    }
+
+    /// We offer no client features (sampling, elicitation, roots): such requests get an error
+    /// at once so the server never waits on us. `ping` is answered.
+    private func answerServerRequest(id: String, method: String) {
+        if method == "ping" {
+            enqueue("{\"jsonrpc\":\"2.0\",\"id\":\(id),\"result\":{}}\n")
+        } else {
+            let message = JSONScanner.quote("astra-mcpd does not offer \(method)")
+            enqueue("{\"jsonrpc\":\"2.0\",\"id\":\(id),\"error\":{\"code\":-32601,\"message\":\(message)}}\n")
+        }
+    }
+
+    private func handleNotification(method: String, params: Range<Int>?, scanner: JSONScanner) {
+        switch method {
+        case "notifications/progress":
+            guard let params, let members = try? scanner.members(of: params) else { return }
+            var token: String?
+            var progress: Double?
+            var total: Double?
+            var message: String?
+            for member in members {
+                switch member.key {
+                case "progressToken": token = scanner.string(member.value) ?? scanner.text(member.value)
+                case "progress": progress = Double(scanner.text(member.value))
+                case "total": total = Double(scanner.text(member.value))
+                case "message": message = scanner.string(member.value)
+                default: break
+                }
+            }
+            if let token, let progress { handlers.progress(token, progress, total, message) }
+        case "notifications/tools/list_changed":
+            handlers.toolsListChanged()
+        case "notifications/message":
+            logger.debug("server log message", metadata: ["server": "\(serverName)"])
+        default:
+            logger.trace("ignoring notification", metadata: ["server": "\(serverName)", "method": "\(method)"])
+        }
+    }
+}

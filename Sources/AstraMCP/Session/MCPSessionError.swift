@@ -1,0 +1,42 @@
+/// Why an MCP request or session failed.
+///
+/// `code` is stable (fit for logs, metrics and the database); `message` is a short, human
+/// sentence that never contains tool arguments or credentials.
+public struct MCPSessionError: Error, Sendable, CustomStringConvertible {
+    /// A stable identifier of the kind of failure.
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        enum Base: String, Sendable {
+            case timeout, disconnected, startFailed, protocolError, unsupportedProtocolVersion
+            case remoteError, cancelled, messageTooLarge
+        }
+        let base: Base
+        public var description: String { base.rawValue }
+
+        /// The request did not complete within its timeout.
+        public static let timeout = Code(base: .timeout)
+        /// The connection to the server ended (the child exited or closed its stdout).
+        public static let disconnected = Code(base: .disconnected)
+        /// The server could not be started or did not complete initialize.
+        public static let startFailed = Code(base: .startFailed)
+        /// The server sent something that is not valid JSON-RPC.
+        public static let protocolError = Code(base: .protocolError)
+        /// The server answered initialize with a protocol revision we do not speak.
+        public static let unsupportedProtocolVersion = Code(base: .unsupportedProtocolVersion)
+        /// The server answered the request with a JSON-RPC error.
+        public static let remoteError = Code(base: .remoteError)
+        /// The caller cancelled the request.
+        public static let cancelled = Code(base: .cancelled)
+        /// A message exceeded the configured size limit.
+        public static let messageTooLarge = Code(base: .messageTooLarge)
+    }
+
+    public var code: Code
+    public var message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
+}

@@ -1,0 +1,59 @@
+import Foundation
+
+/// The server an execution runs on, as its row says now.
+public struct ServerDescriptor: Sendable, Equatable {
+    public var id: UUID
+    public var name: String
+    /// `stdio`, `sse` or `http`.
+    public var serverType: String
+    public var isActive: Bool
+    /// `mcp_servers.config` as JSON text.
+    public var configJSON: String
+
+    public init(id: UUID, name: String, serverType: String, isActive: Bool, configJSON: String) {
+        self.id = id
+        self.name = name
+        self.serverType = serverType
+        self.isActive = isActive
+        self.configJSON = configJSON
+    }
+}
+
+/// An execution the worker has leased and must run.
+public struct ClaimedExecution: Sendable {
+    public var id: UUID
+    /// `input_parameters` as JSON text (any JSON value; only an object is valid).
+    public var argumentsJSON: String
+    public var toolName: String
+    /// Enabled by the operator and still offered by the server.
+    public var toolEnabled: Bool
+    /// The server no longer offers the tool.
+    public var toolRemoved: Bool
+    public var timeoutSeconds: Int
+    public var server: ServerDescriptor
+}
+
+/// The terminal statuses an execution can end in.
+public enum ExecutionStatus: String, Sendable, CaseIterable {
+    case success, error, timeout
+}
+
+/// How one execution ended, as written back to `mcp_tool_executions`.
+public struct ExecutionOutcome: Sendable {
+    public var id: UUID
+    public var status: ExecutionStatus
+    /// The whole `CallToolResult` as JSON text, when the server answered.
+    public var outputJSON: String?
+    public var errorMessage: String?
+    public var completedAt: Date
+    public var durationMilliseconds: Int
+
+    public init(id: UUID, status: ExecutionStatus, outputJSON: String?, errorMessage: String?, completedAt: Date, durationMilliseconds: Int) {
+        self.id = id
+        self.status = status
+        self.outputJSON = outputJSON
+        self.errorMessage = errorMessage
+        self.completedAt = completedAt
+        self.durationMilliseconds = durationMilliseconds
+    }
+}

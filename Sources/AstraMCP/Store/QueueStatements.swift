@@ -1,0 +1,152 @@
+import Foundation
+import PostgresNIO
+
+// The queue's SQL: every statement the hot path runs, prepared once per connection.
+// The schema they rely on is in migrations/0002_execution_queue.sql.
+
+/// Claims up to `limit` claimable executions for `owner` in one round trip: leases them in the
+/// queue, marks them `running`, and returns what is needed to run them.
+struct ClaimExecutionsStatement: PostgresPreparedStatement {
+    static let sql = """
+        WITH claimed AS (
+            UPDATE mcp_execution_queue q
+            SET lease_owner = $1, lease_expires_at = now() + make_interval(secs => $3), attempt = q.attempt + 1
+            WHERE q.execution_id IN (
+                SELECT execution_id FROM mcp_execution_queue
+                WHERE lease_owner IS NULL AND available_at <= now()
+                ORDER BY priority DESC, available_at
+                LIMIT $2
+                FOR UPDATE SKIP LOCKED)
+            RETURNING q.execution_id, q.attempt
+        ), started AS (
+            UPDATE mcp_tool_executions e
+            SET status = 'running', started_at = now(), attempts = c.attempt
+            FROM claimed c
+            WHERE e.id = c.execution_id
+            RETURNING e.id, e.tool_id, e.server_id, e.input_parameters
+        )
+        SELECT s.id, s.server_id, s.input_parameters::text, t.tool_name,
+               coalesce(t.is_enabled, true) AND t.removed_at IS NULL, t.removed_at IS NOT NULL,
+               coalesce(t.timeout_seconds, 30), srv.name, srv.server_type, coalesce(srv.is_active, true), srv.config::text
+        FROM started s
+        JOIN mcp_tools t ON t.id = s.tool_id
+        JOIN mcp_servers srv ON srv.id = s.server_id
+        """
+    typealias Row = ClaimedExecution
+
+    var owner: String
+    var limit: Int
+    var leaseSeconds: Double
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 3)
+        bindings.append(owner)
+        bindings.append(limit)
+        bindings.append(leaseSeconds)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> ClaimedExecution {
+        let (id, serverID, arguments, toolName, toolEnabled, toolRemoved, timeout, serverName, serverType, serverActive, config) =
+            try row.decode((UUID, UUID, String, String, Bool, Bool, Int32, String, String, Bool, String).self)
+        return ClaimedExecution(
+            id: id,
+            argumentsJSON: arguments,
+            toolName: toolName,
+            toolEnabled: toolEnabled,
+            toolRemoved: toolRemoved,
+            timeoutSeconds: Int(timeout),
+            server: ServerDescriptor(id: serverID, name: serverName, serverType: serverType, isActive: serverActive, configJSON: config)
+        )
+    }
+}
+
+/// Writes a batch of outcomes with the tools' statistics, removes the executions from the
+/// queue and sends one `astra_mcpd_finished` notification listing their ids — one statement,
+/// so all of it happens atomically. Only executions still leased by `owner` are written.
+struct CompleteExecutionsStatement: PostgresPreparedStatement {
+    static let sql = """
+        WITH outcome AS (
+            SELECT * FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::int8[])
+                AS o(id, status, output, error_message, completed_at, duration_ms)
+        ), finished AS (
+            UPDATE mcp_tool_executions e
+            SET status = o.status, output_result = NULLIF(o.output, '')::jsonb,
+                error_message = NULLIF(o.error_message, ''), completed_at = o.completed_at,
+                duration_ms = o.duration_ms::int
+            FROM outcome o
+            JOIN mcp_execution_queue q ON q.execution_id = o.id AND q.lease_owner = $1
+            WHERE e.id = o.id
+            RETURNING e.id, e.tool_id, e.status, e.duration_ms
+        ), stats AS (
+            UPDATE mcp_tools t
+            SET execution_count = coalesce(t.execution_count, 0) + f.n,
+                success_count = coalesce(t.success_count, 0) + f.successes,
+                error_count = coalesce(t.error_count, 0) + f.n - f.successes,
+                avg_duration_ms = ((coalesce(t.avg_duration_ms, 0)::bigint * coalesce(t.execution_count, 0) + f.total_ms)
+                                   / (coalesce(t.execution_count, 0) + f.n))::int,
+                last_executed_at = now()
+            FROM (SELECT tool_id, count(*)::int AS n, (count(*) FILTER (WHERE status = 'success'))::int AS successes,
+                         sum(duration_ms)::bigint AS total_ms
+                  FROM finished GROUP BY tool_id) f
+            WHERE t.id = f.tool_id
+        ), dequeued AS (
+            DELETE FROM mcp_execution_queue q USING finished f WHERE q.execution_id = f.id
+        )
+        SELECT (SELECT count(*) FROM finished)::int,
+               (SELECT pg_notify('astra_mcpd_finished', string_agg(id::text, ',')) FROM finished HAVING count(*) > 0) IS NULL
+        """
+    typealias Row = Int32
+
+    var owner: String
+    var outcomes: [ExecutionOutcome]
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 7)
+        bindings.append(owner)
+        bindings.append(outcomes.map(\.id))
+        bindings.append(outcomes.map(\.status.rawValue))
+        bindings.append(outcomes.map { $0.outputJSON ?? "" })
+        bindings.append(outcomes.map { $0.errorMessage ?? "" })
+        bindings.append(outcomes.map(\.completedAt))
+        bindings.append(outcomes.map(\.durationMilliseconds))
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Int32 {
+        let (count, _) = try row.decode((Int32, Bool?).self)
+        return count
+    }
+}
+
+/// Hands executions back to the queue (graceful shutdown): another worker may claim them.
+struct ReleaseExecutionsStatement: PostgresPreparedStatement {
+    static let sql = """
+        WITH released AS (
+            UPDATE mcp_execution_queue
+            SET lease_owner = NULL, lease_expires_at = NULL
+            WHERE lease_owner = $1 AND execution_id = ANY($2::uuid[])
+            RETURNING execution_id
+        ), reset AS (
+            UPDATE mcp_tool_executions e SET status = 'pending'
+            FROM released r WHERE e.id = r.execution_id
+            RETURNING e.id
+        )
+        SELECT count(*)::int, (SELECT pg_notify('astra_mcpd_pending', '') FROM reset HAVING count(*) > 0) IS NULL FROM reset
+        """
+    typealias Row = Int32
+
+    var owner: String
+    var ids: [UUID]
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 2)
+        bindings.append(owner)
+        bindings.append(ids)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Int32 {
+        try row.decode((Int32, Bool?).self).0
+    }
+}

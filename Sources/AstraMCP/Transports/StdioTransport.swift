@@ -1,0 +1,150 @@
+import Logging
+import Subprocess
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs a stdio MCP server as a child process and carries an ``MCPConnection`` over its pipes.
+///
+/// The child is its own process group leader, so stopping it reaches everything it started.
+/// Reads are event-driven (Subprocess's epoll loop), never polled. The child's stderr goes to
+/// the log at debug level with the server's name and its tail is kept for error messages.
+struct StdioTransport: Sendable {
+    var config: StdioServerConfig
+    var serverName: String
+    /// How long the child may take to exit after stdin closes, and again after SIGTERM.
+    var exitGrace: Duration
+    var daemonEnvironment: [String: String]
+    var logger: Logger
+
+    /// Starts the child and serves `connection` until the child exits or `stop` is signalled.
+    /// When it returns the child has exited and `connection` is closed.
+    func run(connection: MCPConnection, stop: AsyncEvent) async {
+        let stderrTail = StderrTail()
+        let executable: Executable = config.command.contains("/") ? .path(FilePath(config.command)) : .name(config.command)
+        var options = PlatformOptions()
+        options.processGroupID = 0
+        options.teardownSequence = [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: exitGrace)]
+        let environment = config.childEnvironment(daemonEnvironment: daemonEnvironment)
+        do {
+            let result = try await Subprocess.run(
+                executable,
+                arguments: Arguments(config.args),
+                environment: .custom(Dictionary(uniqueKeysWithValues: environment.map { (Environment.Key(stringLiteral: $0.key), $0.value) })),
+                workingDirectory: config.cwd.map { FilePath($0) },
+                platformOptions: options,
+                input: .inputWriter,
+                output: .sequence,
+                error: .sequence
+            ) { execution in
+                await serve(execution, connection: connection, stop: stop, stderrTail: stderrTail)
+            }
+            logger.debug("server process ended", metadata: ["server": "\(serverName)", "status": "\(result.terminationStatus)"])
+        } catch {
+            connection.close(MCPSessionError(.startFailed, "cannot start '\(config.command)': \(Self.describe(error))\(stderrTail.messageSuffix)"))
+        }
+        connection.close(MCPSessionError(.disconnected, "server '\(serverName)' exited\(stderrTail.messageSuffix)"))
+    }
+
+    private func serve(
+        _ execution: Execution<CustomWriteInput, SequenceOutput, SequenceOutput>,
+        connection: MCPConnection,
+        stop: AsyncEvent,
+        stderrTail: StderrTail
+    ) async {
+        let stdoutClosed = AsyncEvent()
+        let stderrClosed = AsyncEvent()
+        let ended = AsyncEvent()
+        let writer = execution.standardInputWriter
+        let processGroup = execution.processIdentifier.value
+        logger.debug("server process started", metadata: ["server": "\(serverName)", "pid": "\(processGroup)"])
+
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                var framer = LineFramer(maxMessageBytes: connection.maxMessageBytes)
+                var failure: MCPSessionError?
+                do {
+                    for try await chunk in execution.standardOutput {
+                        try chunk.withUnsafeBytes { bytes in
+                            try framer.feed(bytes) { connection.receive(line: $0) }
+                        }
+                    }
+                } catch let error as LineFramer.MessageTooLarge {
+                    failure = MCPSessionError(.messageTooLarge, "server '\(serverName)' sent a message larger than \(error.limit) bytes")
+                } catch {
+                    failure = MCPSessionError(.disconnected, "reading from server '\(serverName)' failed: \(Self.describe(error))")
+                }
+                stdoutClosed.signal()
+                // Give stderr a moment to deliver the child's last words for the error message.
+                if failure == nil { await stderrClosed.wait(timeout: .milliseconds(200)) }
+                connection.close(failure ?? MCPSessionError(.disconnected, "server '\(serverName)' exited\(stderrTail.messageSuffix)"))
+                ended.signal()
+            }
+            group.addTask {
+                do {
+                    for try await chunk in execution.standardError {
+                        chunk.withUnsafeBytes { bytes in
+                            stderrTail.append(bytes)
+                            if logger.logLevel <= .debug {
+                                logger.debug("server stderr: \(String(decoding: bytes, as: UTF8.self))", metadata: ["server": "\(serverName)"])
+                            }
+                        }
+                    }
+                } catch {}
+                stderrClosed.signal()
+            }
+            group.addTask {
+                while let bytes = await connection.nextOutbound() {
+                    do {
+                        _ = try await writer.write(bytes)
+                    } catch {
+                        connection.close(MCPSessionError(.disconnected, "writing to server '\(serverName)' failed: \(Self.describe(error))\(stderrTail.messageSuffix)"))
+                        ended.signal()
+                        return
+                    }
+                }
+            }
+            group.addTask { await connection.runTimeoutSweeper() }
+            group.addTask {
+                await stop.wait()
+                ended.signal()
+            }
+
+            await ended.wait()
+            if !stdoutClosed.isSignalled {
+                // We are stopping it: EOF on stdin first, then signals to its process group.
+                try? await writer.finish()
+                await terminate(processGroup: processGroup, until: stdoutClosed)
+                connection.close(MCPSessionError(.disconnected, "server '\(serverName)' was stopped"))
+            }
+            // Whatever the child started must not outlive it.
+            await terminate(processGroup: processGroup, until: stderrClosed)
+            group.cancelAll()
+        }
+    }
+
+    /// Waits up to `exitGrace` for `event`, then sends SIGTERM to the process group, waits
+    /// again, then SIGKILL.
+    private func terminate(processGroup: pid_t, until event: AsyncEvent) async {
+        if await event.wait(timeout: exitGrace) { return }
+        logger.debug("sending SIGTERM to server process group", metadata: ["server": "\(serverName)"])
+        kill(-processGroup, SIGTERM)
+        if await event.wait(timeout: exitGrace) { return }
+        logger.warning("server did not exit after SIGTERM; sending SIGKILL", metadata: ["server": "\(serverName)"])
+        kill(-processGroup, SIGKILL)
+        await event.wait(timeout: exitGrace)
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? SubprocessError {
+            let text = "\(error)"
+            if text.contains("executableNotFound") || text.lowercased().contains("not found") {
+                return "command not found"
+            }
+            return text
+        }
+        return "\(error)"
+    }
+}

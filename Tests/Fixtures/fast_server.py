@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""A minimal MCP server over stdio whose per-call cost is negligible.
+
+Standard library only. One JSON-RPC message per line on stdin, one per line on
+stdout (MCP stdio transport). Used by the tests and the benchmark as the
+"free" server, so the numbers measure the daemon, not the tool.
+
+  initialize      -> echoes a supported protocolVersion (else 2025-11-25),
+                     capabilities {"tools": {}}, serverInfo
+  notifications/* -> ignored (no reply to any message without an id)
+  ping            -> {}
+  tools/list      -> one tool, "add" {a: integer, b: integer}
+  tools/call add  -> text "<sum>" + structuredContent {"sum": n}
+  anything else   -> JSON-RPC error -32601
+
+Speed: input is read in whatever chunks the pipe holds (os.read), every
+complete line in a chunk is answered, and the answers are written with one
+write + flush before blocking for more input. So a pipelined client gets
+batched writes, and a one-at-a-time client still gets each answer at once:
+no reply ever waits on input that has not arrived yet.
+"""
+
+import json
+import os
+import sys
+
+SUPPORTED = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
+LATEST = "2025-11-25"
+
+ADD_TOOL = {
+    "name": "add",
+    "title": "Add",
+    "description": "Add two integers.",
+    "inputSchema": {
+        "type": "object",
+        "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+        "required": ["a", "b"],
+        "additionalProperties": False,
+    },
+    "outputSchema": {
+        "type": "object",
+        "properties": {"sum": {"type": "integer"}},
+        "required": ["sum"],
+    },
+    "annotations": {"readOnlyHint": True, "idempotentHint": True, "openWorldHint": False},
+}
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_loads = json.loads
+
+
+def _result(rid, result):
+    return _dumps({"jsonrpc": "2.0", "id": rid, "result": result}).encode() + b"\n"
+
+
+def _error(rid, code, message):
+    return _dumps({"jsonrpc": "2.0", "id": rid, "error": {"code": code, "message": message}}).encode() + b"\n"
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def handle(line):
+    """Answer one line; returns the bytes to write (possibly empty)."""
+    try:
+        msg = _loads(line)
+    except ValueError:
+        return _error(None, -32700, "Parse error")
+    if not isinstance(msg, dict) or not isinstance(msg.get("method"), str):
+        if isinstance(msg, dict) and "method" not in msg and ("result" in msg or "error" in msg):
+            return b""  # a response to something we never asked: ignore
+        return _error(msg.get("id") if isinstance(msg, dict) else None, -32600, "Invalid Request")
+    if "id" not in msg:
+        return b""  # notification (notifications/initialized, notifications/cancelled, ...)
+    rid = msg["id"]
+    method = msg["method"]
+    params = msg.get("params")
+    if not isinstance(params, dict):
+        params = {}
+
+    if method == "tools/call":
+        if params.get("name") != "add":
+            return _error(rid, -32602, "Unknown tool: %s" % (params.get("name"),))
+        args = params.get("arguments")
+        if not isinstance(args, dict) or not _is_int(args.get("a")) or not _is_int(args.get("b")):
+            return _result(rid, {
+                "content": [{"type": "text", "text": "add needs integer arguments a and b"}],
+                "isError": True,
+            })
+        n = args["a"] + args["b"]
+        return _result(rid, {
+            "content": [{"type": "text", "text": str(n)}],
+            "structuredContent": {"sum": n},
+            "isError": False,
+        })
+    if method == "ping":
+        return _result(rid, {})
+    if method == "tools/list":
+        return _result(rid, {"tools": [ADD_TOOL]})
+    if method == "initialize":
+        requested = params.get("protocolVersion")
+        return _result(rid, {
+            "protocolVersion": requested if requested in SUPPORTED else LATEST,
+            "capabilities": {"tools": {}},
+            "serverInfo": {"name": "fast-server", "version": "1.0.0"},
+        })
+    return _error(rid, -32601, "Method not found: %s" % method)
+
+
+def main():
+    fd_in = sys.stdin.fileno()
+    out = sys.stdout.buffer
+    pending = b""
+    while True:
+        try:
+            chunk = os.read(fd_in, 1 << 16)
+        except InterruptedError:
+            continue
+        if not chunk:
+            break
+        pending += chunk
+        if b"\n" not in chunk:
+            continue
+        lines = pending.split(b"\n")
+        pending = lines.pop()  # the incomplete tail (b"" when the chunk ended on a newline)
+        replies = [handle(line) for line in lines if line.strip()]
+        if replies:
+            out.write(b"".join(replies))
+            out.flush()
+    if pending.strip():  # a last line without a newline before EOF
+        out.write(handle(pending))
+        out.flush()
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (BrokenPipeError, KeyboardInterrupt):
+        try:
+            sys.stdout = None  # do not let the interpreter flush into a closed pipe at exit
+        except Exception:
+            pass
+        os._exit(0)
