@@ -39,7 +39,6 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
             ],
-            resources: [.copy("Resources/migrations")],
             swiftSettings: swiftSettings
         ),
         // The thin command line over the engine.

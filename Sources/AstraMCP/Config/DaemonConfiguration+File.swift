@@ -29,6 +29,7 @@ extension DaemonConfiguration {
     /// - `sync_on_start` (boolean, default true)
     /// - `max_message_bytes` (integer ≥ 1024, default 16777216)
     /// - `database_pool_size` (integer 1…100, default 8)
+    /// - `migrations_dir` (string, default: found next to the binary or in its source tree)
     /// - `log_level` (trace, debug, info, notice, warning, error, critical; default info)
     /// - `log_target` (auto, stderr, journal; default auto)
     static let keys: [String: @Sendable (inout DaemonConfiguration, String) throws -> Void] = [
@@ -47,6 +48,7 @@ extension DaemonConfiguration {
         "child_exit_grace_seconds": { c, v in c.childExitGrace = try seconds(v, allowZero: true) },
         "sync_on_start": { c, v in c.syncOnStart = try boolean(v) },
         "max_message_bytes": { c, v in c.maxMessageBytes = try integer(v, in: 1024...(1 << 30)) },
+        "migrations_dir": { c, v in c.migrationsDirectory = v },
         "database_pool_size": { c, v in c.databasePoolSize = try integer(v, in: 1...100) },
         "log_level": { c, v in
             guard let level = Logger.Level(rawValue: v.lowercased()) else {

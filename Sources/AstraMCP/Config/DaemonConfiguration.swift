@@ -34,6 +34,8 @@ public struct DaemonConfiguration: Sendable {
     public var maxMessageBytes: Int = 16 << 20
     /// The most PostgreSQL connections in the pool. Defaults to `8`.
     public var databasePoolSize: Int = 8
+    /// Where the schema migrations are; nil looks in the usual places (see `Migration.bundled`).
+    public var migrationsDirectory: String?
     /// The lowest level logged. Defaults to `info`.
     public var logLevel: Logger.Level = .info
     /// Where logs go: `stderr`, `journal`, or `auto` (the journal when started by systemd with

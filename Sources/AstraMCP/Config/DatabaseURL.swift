@@ -1,43 +1,119 @@
 import Foundation
+import Logging
+import NIOSSL
 import PostgresNIO
 
-/// Parses `postgres://user:password@host:port/database?sslmode=…&host=/socket/dir` into a
-/// PostgresNIO configuration.
-public enum DatabaseURL {
-    public static func parse(_ string: String) throws(ConfigurationError) -> PostgresClient.Configuration {
+/// Where the database is, parsed from `postgres://user:password@host:port/database?sslmode=…`
+/// (a `host=/socket/dir` query parameter selects a Unix socket).
+public struct DatabaseURL: Sendable {
+    enum Address: Sendable {
+        case tcp(host: String, port: Int)
+        case socket(path: String)
+    }
+    enum TLSMode: Sendable { case disable, prefer, require }
+
+    var address: Address
+    var username: String
+    var password: String?
+    var database: String
+    var tls: TLSMode
+    /// The URL as given, for error messages, with the password hidden.
+    public let redacted: String
+
+    public init(_ string: String) throws(ConfigurationError) {
         guard let components = URLComponents(string: string),
             let scheme = components.scheme, scheme == "postgres" || scheme == "postgresql"
         else {
             throw ConfigurationError("database URL must look like postgres://user:password@host:port/database")
         }
         let query = Dictionary((components.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { $1 })
-        let username = components.user.flatMap { $0.removingPercentEncoding } ?? query["user"] ?? "postgres"
-        let password = components.password.flatMap { $0.removingPercentEncoding } ?? query["password"]
-        var database = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
-        if database.isEmpty { database = query["dbname"] ?? username }
-        let socketDirectory = query["host"].flatMap { $0.hasPrefix("/") ? $0 : nil }
+        username = components.user.flatMap { $0.removingPercentEncoding } ?? query["user"] ?? "postgres"
+        password = components.password.flatMap { $0.removingPercentEncoding } ?? query["password"]
+        let path = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
+        database = path.isEmpty ? (query["dbname"] ?? username) : path
         let port = components.port ?? Int(query["port"] ?? "") ?? 5432
-
-        if let socketDirectory {
-            return PostgresClient.Configuration(
-                unixSocketPath: "\(socketDirectory)/.s.PGSQL.\(port)", username: username, password: password, database: database)
+        if let socketDirectory = query["host"], socketDirectory.hasPrefix("/") {
+            address = .socket(path: "\(socketDirectory)/.s.PGSQL.\(port)")
+        } else {
+            address = .tcp(host: components.host.flatMap { $0.isEmpty ? nil : $0 } ?? "localhost", port: port)
         }
-        let tls: PostgresClient.Configuration.TLS
         switch query["sslmode"] ?? "prefer" {
         case "disable": tls = .disable
-        case "prefer", "allow": tls = .prefer(.makeClientConfiguration())
-        case "require", "verify-ca", "verify-full": tls = .require(.makeClientConfiguration())
+        case "prefer", "allow": tls = .prefer
+        case "require", "verify-ca", "verify-full": tls = .require
         case let other: throw ConfigurationError("database URL: unsupported sslmode '\(other)'")
         }
-        let host = components.host.flatMap { $0.isEmpty ? nil : $0 } ?? "localhost"
-        return PostgresClient.Configuration(host: host, port: port, username: username, password: password, database: database, tls: tls)
+        var hidden = components
+        if hidden.password != nil { hidden.password = "***" }
+        hidden.queryItems = hidden.queryItems?.map { $0.name == "password" ? URLQueryItem(name: "password", value: "***") : $0 }
+        redacted = hidden.string ?? "<database URL>"
     }
 
-    /// The URL with its password replaced, for logs.
-    public static func redacted(_ string: String) -> String {
-        guard var components = URLComponents(string: string) else { return "<unparseable URL>" }
-        if components.password != nil { components.password = "***" }
-        components.queryItems = components.queryItems?.map { $0.name == "password" ? URLQueryItem(name: "password", value: "***") : $0 }
-        return components.string ?? "<unparseable URL>"
+    /// The pool's configuration.
+    public func clientConfiguration(maximumConnections: Int) -> PostgresClient.Configuration {
+        var configuration: PostgresClient.Configuration
+        switch address {
+        case .tcp(let host, let port):
+            let tls: PostgresClient.Configuration.TLS
+            switch self.tls {
+            case .disable: tls = .disable
+            case .prefer: tls = .prefer(.makeClientConfiguration())
+            case .require: tls = .require(.makeClientConfiguration())
+            }
+            configuration = .init(host: host, port: port, username: username, password: password, database: database, tls: tls)
+        case .socket(let path):
+            configuration = .init(unixSocketPath: path, username: username, password: password, database: database)
+        }
+        configuration.options.maximumConnections = maximumConnections
+        configuration.options.connectTimeout = .seconds(10)
+        return configuration
+    }
+
+    /// A single connection's configuration (migrations, pre-flight checks).
+    public func connectionConfiguration() throws -> PostgresConnection.Configuration {
+        switch address {
+        case .tcp(let host, let port):
+            let tls: PostgresConnection.Configuration.TLS
+            switch self.tls {
+            case .disable: tls = .disable
+            case .prefer: tls = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            case .require: tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            }
+            return .init(host: host, port: port, username: username, password: password, database: database, tls: tls)
+        case .socket(let path):
+            return .init(unixSocketPath: path, username: username, password: password, database: database)
+        }
+    }
+
+    /// Opens one connection, runs `body`, closes it. A connection failure becomes a one-line
+    /// error naming the database.
+    public func withConnection<T: Sendable>(
+        logger: Logger,
+        _ body: (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        let connection: PostgresConnection
+        do {
+            connection = try await PostgresConnection.connect(configuration: connectionConfiguration(), id: 1, logger: logger)
+        } catch {
+            throw DatabaseUnavailable(url: redacted, underlying: error)
+        }
+        do {
+            let result = try await body(connection)
+            try? await connection.close()
+            return result
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+    }
+}
+
+/// The database could not be reached.
+public struct DatabaseUnavailable: Error, CustomStringConvertible {
+    public var url: String
+    public var underlying: any Error
+    public var description: String {
+        let reason = (underlying as? PSQLError).map { $0.serverInfo?[.message] ?? "\($0.code)" } ?? "\(underlying)"
+        return "cannot connect to the database at \(url): \(reason)"
     }
 }

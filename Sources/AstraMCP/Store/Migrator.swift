@@ -27,12 +27,25 @@ public struct Migration: Sendable, Equatable {
         return migrations
     }
 
-    /// The migrations shipped with this binary.
-    public static func bundled() throws -> [Migration] {
-        guard let url = Bundle.module.url(forResource: "migrations", withExtension: nil) else {
-            throw MigrationError("the migrations bundled with astra-mcpd are missing; pass --migrations-dir")
+    /// The migrations that ship with this binary, from the first of these directories that
+    /// exists: the configured `migrations_dir`; `../share/astra-mcpd/migrations` next to the
+    /// executable; `/usr/local/share/astra-mcpd/migrations`; `/usr/share/astra-mcpd/migrations`;
+    /// the source tree this binary was built from.
+    public static func bundled(configuredDirectory: String? = nil) throws -> [Migration] {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let sourceTree = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("migrations").path
+        let candidates = [
+            configuredDirectory,
+            URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("../share/astra-mcpd/migrations").standardized.path,
+            "/usr/local/share/astra-mcpd/migrations",
+            "/usr/share/astra-mcpd/migrations",
+            sourceTree,
+        ].compactMap { $0 }
+        for directory in candidates where FileManager.default.fileExists(atPath: directory + "/0001_seed_tables.sql") {
+            return try load(from: URL(fileURLWithPath: directory))
         }
-        return try load(from: url)
+        throw MigrationError("cannot find the migrations (looked in \(candidates.joined(separator: ", "))); set migrations_dir")
     }
 }
 
@@ -58,12 +71,10 @@ public struct Migrator: Sendable {
     /// - Returns: The versions applied now (empty when the schema was up to date).
     @discardableResult
     public func migrate(_ connection: PostgresConnection) async throws -> [Int] {
-        // The simple-query protocol runs a whole multi-statement file in one implicit transaction.
-        _ = try await connection.simpleQuery("""
-            CREATE TABLE IF NOT EXISTS astra_mcpd_migrations (
-                version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())
-            """).get()
-        _ = try await connection.simpleQuery("SELECT pg_advisory_lock(7238412001)").get()
+        try await run(
+            "CREATE TABLE IF NOT EXISTS astra_mcpd_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+            on: connection)
+        try await run("SELECT pg_advisory_lock(7238412001)", on: connection)
         do {
             let applied = try await appliedVersions(connection)
             let known = Set(migrations.map(\.version))
@@ -75,19 +86,27 @@ public struct Migrator: Sendable {
                 logger.info("applying migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
                 let record = "INSERT INTO astra_mcpd_migrations (version, name) VALUES (\(migration.version), '\(migration.name.replacingOccurrences(of: "'", with: "''"))')"
                 do {
-                    _ = try await connection.simpleQuery("BEGIN;\n\(migration.sql)\n;\n\(record);\nCOMMIT;").get()
+                    try await run("BEGIN", on: connection)
+                    for statement in SQLScript.statements(migration.sql) { try await run(statement, on: connection) }
+                    try await run(record, on: connection)
+                    try await run("COMMIT", on: connection)
                 } catch {
-                    _ = try? await connection.simpleQuery("ROLLBACK").get()
-                    throw MigrationError("migration \(migration.version)_\(migration.name) failed: \(String(reflecting: error))")
+                    try? await run("ROLLBACK", on: connection)
+                    let reason = (error as? PSQLError)?.serverInfo?[.message] ?? "\(error)"
+                    throw MigrationError("migration \(migration.version)_\(migration.name) failed: \(reason)")
                 }
                 done.append(migration.version)
             }
-            _ = try await connection.simpleQuery("SELECT pg_advisory_unlock(7238412001)").get()
+            try await run("SELECT pg_advisory_unlock(7238412001)", on: connection)
             return done
         } catch {
-            _ = try? await connection.simpleQuery("SELECT pg_advisory_unlock(7238412001)").get()
+            try? await run("SELECT pg_advisory_unlock(7238412001)", on: connection)
             throw error
         }
+    }
+
+    private func run(_ sql: String, on connection: PostgresConnection) async throws {
+        _ = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger).collect()
     }
 
     /// Throws unless every migration this binary knows has been applied (and no other).

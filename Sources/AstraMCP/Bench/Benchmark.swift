@@ -1,0 +1,207 @@
+import Foundation
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+import Synchronization
+
+/// `astra-mcpd bench`: measures the real daemon path in-process against a real PostgreSQL and
+/// real stdio MCP servers, and prints the figures.
+///
+/// - Throughput: `count` executions of `add` enqueued at once, enqueue → all terminal
+///   (counted from `astra_mcpd_finished` notifications).
+/// - Pickup latency: on an idle daemon, single INSERTs one at a time; from just before the
+///   INSERT is sent to just before the daemon hands `tools/call` to the server's session. This
+///   includes the INSERT's own round trip and commit, so it overstates the true figure.
+/// - Direct-call ceiling: the same server called through our session layer with the same
+///   concurrency, no database.
+/// - Peak RSS of the process (daemon and benchmark driver together) and its CPU time while
+///   the daemon idles.
+public struct Benchmark: Sendable {
+    /// A server to measure.
+    public struct Server: Sendable {
+        public var label: String
+        public var command: [String]
+        public init(label: String, command: [String]) {
+            self.label = label
+            self.command = command
+        }
+    }
+
+    var configuration: DaemonConfiguration
+    var logger: Logger
+    var count: Int
+    var latencySamples: Int
+    var idleSeconds: Int
+    var servers: [Server]
+
+    public init(configuration: DaemonConfiguration, logger: Logger, count: Int, latencySamples: Int, idleSeconds: Int, servers: [Server]) {
+        self.configuration = configuration
+        self.logger = logger
+        self.count = count
+        self.latencySamples = latencySamples
+        self.idleSeconds = idleSeconds
+        self.servers = servers
+    }
+
+    public func run() async throws {
+        var configuration = self.configuration
+        configuration.syncOnStart = false
+        var cluster: EphemeralPostgres?
+        if configuration.databaseURL == nil {
+            cluster = try await EphemeralPostgres.start(logger: logger)
+            configuration.databaseURL = cluster!.url
+        }
+        defer { if let cluster { Task { await cluster.stop() } } }
+        do {
+            let url = try DatabaseURL(configuration.requireDatabaseURL())
+            try await url.withConnection(logger: logger) { try await Migrator(migrations: Migration.bundled(configuredDirectory: configuration.migrationsDirectory), logger: logger).migrate($0) }
+            print("astra-mcpd bench: \(count) executions, concurrency \(configuration.maxConcurrency), \(ProcessInfo.processInfo.activeProcessorCount) cores")
+            for (index, server) in servers.enumerated() {
+                try await measure(server, configuration: configuration, measureIdle: index == 0)
+            }
+            print(String(format: "peak RSS (daemon + driver, one process): %.1f MiB", Double(Self.peakRSSKiB()) / 1024))
+        } catch {
+            await cluster?.stop()
+            cluster = nil
+            throw error
+        }
+        await cluster?.stop()
+        cluster = nil
+    }
+
+    private func measure(_ benchServer: Server, configuration: DaemonConfiguration, measureIdle: Bool) async throws {
+        let callStarted = Mutex<[UUID: ContinuousClock.Instant]>([:])
+        let recording = Flag()
+        let daemon = AstraDaemon(configuration: configuration, logger: logger)
+        let parts = try daemon.makeParts { id in
+            if recording.isSet { callStarted.withLock { $0[id] = .now } }
+        }
+        let group = ServiceGroup(configuration: .init(services: parts.services.map { .init(service: $0) }, logger: logger))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            let database = parts.database
+            let team = UUID()
+            let args = benchServer.command.dropFirst().map { JSONScanner.quote($0) }.joined(separator: ",")
+            let config = "{\"command\": \(JSONScanner.quote(benchServer.command[0])), \"args\": [\(args)]}"
+            let name = "bench-\(UUID().uuidString.prefix(8))"
+            let serverID = try await database.query(
+                "INSERT INTO mcp_servers (team_id, name, server_type, config) VALUES (\(team), \(name), 'stdio', \(config)::jsonb) RETURNING id",
+                logger: logger
+            ).decode(UUID.self).collectAll()[0]
+            let server = ServerDescriptor(id: serverID, name: name, serverType: "stdio", isActive: true, configJSON: config)
+            try await ToolSyncer(database: database, pool: parts.pool, logger: logger).sync(server)
+            let toolID = try await database.query(
+                "SELECT id FROM mcp_tools WHERE server_id = \(serverID) AND tool_name = 'add'", logger: logger
+            ).decode(UUID.self).collectAll()[0]
+
+            print("\n[\(benchServer.label)] \(benchServer.command.joined(separator: " "))")
+            try await database.withConnection { listener in
+                try await listener.listen(on: "astra_mcpd_finished") { notifications in
+                    var iterator = notifications.makeAsyncIterator()
+
+                    // Pickup latency on an idle daemon.
+                    recording.set(true)
+                    var latencies: [Duration] = []
+                    for _ in 0..<latencySamples {
+                        let sent = ContinuousClock.now
+                        let id = try await database.query("""
+                            INSERT INTO mcp_tool_executions (user_id, team_id, server_id, tool_id, input_parameters)
+                            VALUES (\(team), \(team), \(serverID), \(toolID), '{"a": 1, "b": 2}') RETURNING id
+                            """, logger: logger).decode(UUID.self).collectAll()[0]
+                        while let notification = try await iterator.next(), !notification.payload.contains(id.uuidString.lowercased()) {}
+                        if let started = callStarted.withLock({ $0[id] }) { latencies.append(started - sent) }
+                    }
+                    recording.set(false)
+                    latencies.sort()
+                    if !latencies.isEmpty {
+                        print("  pickup latency (INSERT sent → tools/call handed to the session): p50 \(Self.ms(latencies[latencies.count / 2])), p99 \(Self.ms(latencies[min(latencies.count - 1, latencies.count * 99 / 100)]))  (\(latencies.count) samples)")
+                    }
+
+                    // Throughput: everything enqueued at once, until every one is terminal.
+                    let started = ContinuousClock.now
+                    var remaining = count
+                    var enqueued = 0
+                    while enqueued < count {
+                        let chunk = min(1000, count - enqueued)
+                        _ = try await database.query("""
+                            INSERT INTO mcp_tool_executions (user_id, team_id, server_id, tool_id, input_parameters)
+                            SELECT \(team), \(team), \(serverID), \(toolID), jsonb_build_object('a', g, 'b', 1) FROM generate_series(1, \(chunk)) g
+                            """, logger: logger).collect()
+                        enqueued += chunk
+                    }
+                    while remaining > 0, let notification = try await iterator.next() {
+                        remaining -= notification.payload.split(separator: ",").count
+                    }
+                    let elapsed = ContinuousClock.now - started
+                    let rate = Double(count) / Self.seconds(elapsed)
+                    print(String(format: "  daemon throughput: %.0f executions/s (%d in %@)", rate, count, Self.ms(elapsed)))
+
+                    // The direct-call ceiling.
+                    let session = try await parts.pool.session(for: server)
+                    let ceiling = try await Self.directCalls(session.connection, count: count, concurrency: configuration.maxConcurrency)
+                    print(String(format: "  direct-call ceiling (session layer, no database): %.0f calls/s; daemon/ceiling = %.0f %%", ceiling, 100 * rate / ceiling))
+                }
+            }
+            if measureIdle {
+                let before = Self.cpuSeconds()
+                try await Task.sleep(for: .seconds(idleSeconds))
+                let used = Self.cpuSeconds() - before
+                print(String(format: "  CPU while idle for %d s: %.3f s (%.2f %% of a core)", idleSeconds, used, 100 * used / Double(idleSeconds)))
+            }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
+    static func directCalls(_ connection: MCPConnection, count: Int, concurrency: Int) async throws -> Double {
+        let next = Counter()
+        let started = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<concurrency {
+                group.addTask {
+                    while next.increment() < count {
+                        _ = try await connection.callTool(name: "add", argumentsJSON: #"{"a":1,"b":2}"#, progressToken: nil, timeout: .seconds(30))
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        return Double(count) / seconds(ContinuousClock.now - started)
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    static func ms(_ duration: Duration) -> String {
+        String(format: "%.2f ms", seconds(duration) * 1000)
+    }
+
+    static func cpuSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6 + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
+    }
+
+    static func peakRSSKiB() -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            return Int(line.split(separator: " ")[1]) ?? 0
+        }
+        return 0
+    }
+}
+
+/// A counter tasks share.
+final class Counter: Sendable {
+    private let value = Atomic<Int>(0)
+    /// Adds one; returns the value before.
+    func increment() -> Int { value.add(1, ordering: .relaxed).oldValue }
+}
+
+/// A flag tasks share.
+final class Flag: Sendable {
+    private let value = Atomic<Bool>(false)
+    var isSet: Bool { value.load(ordering: .relaxed) }
+    func set(_ newValue: Bool) { value.store(newValue, ordering: .relaxed) }
+}

@@ -1,0 +1,144 @@
+import Foundation
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+
+/// `astra-mcpd demo`: the whole path on a throwaway database, start to finish.
+///
+/// Starts a local PostgreSQL (unless a database is configured), migrates, registers the demo
+/// stdio server, syncs its tools, enqueues a handful of executions as a backend would (plain
+/// INSERTs), runs the daemon until a `astra_mcpd_finished` notification has covered every one,
+/// prints the outcomes and cleans up.
+public struct DemoRunner: Sendable {
+    public var configuration: DaemonConfiguration
+    public var demoServerPath: String
+    public var logger: Logger
+
+    public init(configuration: DaemonConfiguration, demoServerPath: String, logger: Logger) {
+        self.configuration = configuration
+        self.demoServerPath = demoServerPath
+        self.logger = logger
+    }
+
+    /// One execution the demo enqueues.
+    struct DemoCall {
+        var tool: String
+        var arguments: String
+    }
+
+    static let calls: [DemoCall] = [
+        DemoCall(tool: "echo", arguments: #"{"text": "hello from the queue"}"#),
+        DemoCall(tool: "add", arguments: #"{"a": 20, "b": 22}"#),
+        DemoCall(tool: "sleep", arguments: #"{"seconds": 0.5}"#),
+        DemoCall(tool: "fail", arguments: #"{"message": "this tool always fails"}"#),
+        DemoCall(tool: "add", arguments: #"{"a": "twenty", "b": 22}"#),
+        DemoCall(tool: "echo", arguments: #"["not", "an", "object"]"#),
+        DemoCall(tool: "sleep", arguments: #"{"seconds": 5}"#),
+    ]
+
+    public func run() async throws {
+        var configuration = self.configuration
+        var cluster: EphemeralPostgres?
+        if configuration.databaseURL == nil {
+            print("starting a throwaway PostgreSQL…")
+            cluster = try await EphemeralPostgres.start(logger: logger)
+            configuration.databaseURL = cluster!.url
+        }
+        do {
+            try await runDemo(configuration)
+        } catch {
+            await cluster?.stop()
+            throw error
+        }
+        await cluster?.stop()
+    }
+
+    private func runDemo(_ configuration: DaemonConfiguration) async throws {
+        let url = try DatabaseURL(configuration.requireDatabaseURL())
+        let migrations = try Migration.bundled(configuredDirectory: configuration.migrationsDirectory)
+        try await url.withConnection(logger: logger) { connection in
+            try await Migrator(migrations: migrations, logger: logger).migrate(connection)
+        }
+        print("migrated; registering the demo server \(demoServerPath)")
+
+        var daemonConfiguration = configuration
+        daemonConfiguration.syncOnStart = false
+        let daemon = AstraDaemon(configuration: daemonConfiguration, logger: logger)
+        let parts = try daemon.makeParts()
+        let group = ServiceGroup(configuration: .init(services: parts.services.map { .init(service: $0) }, logger: logger))
+
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            defer { tasks.cancelAll() }
+            let database = parts.database
+            let team = UUID()
+            let config = "{\"command\": \(JSONScanner.quote(demoServerPath)), \"args\": []}"
+            let serverID = try await database.query(
+                "INSERT INTO mcp_servers (team_id, name, server_type, config) VALUES (\(team), 'demo', 'stdio', \(config)::jsonb) RETURNING id",
+                logger: logger
+            ).decode(UUID.self).collectAll()[0]
+            let server = ServerDescriptor(id: serverID, name: "demo", serverType: "stdio", isActive: true, configJSON: config)
+            let synced = try await ToolSyncer(database: database, pool: parts.pool, logger: logger).sync(server)
+            print("synced \(synced.toolsOffered) tools from the demo server")
+            _ = try await database.query("UPDATE mcp_tools SET timeout_seconds = 2 WHERE server_id = \(serverID) AND tool_name = 'sleep'", logger: logger).collect()
+
+            let started = ContinuousClock.now
+            let ids = try await enqueueAndWait(database: database, team: team, serverID: serverID)
+            let elapsed = ContinuousClock.now - started
+            try await printOutcomes(database: database, ids: ids, elapsed: elapsed)
+            await group.triggerGracefulShutdown()
+            try await tasks.next()
+        }
+    }
+
+    /// Enqueues the demo calls in one INSERT and waits for the finished notifications.
+    private func enqueueAndWait(database: PostgresClient, team: UUID, serverID: UUID) async throws -> [UUID] {
+        try await database.withConnection { listener in
+            try await listener.listen(on: "astra_mcpd_finished") { notifications in
+                var ids: [UUID] = []
+                for call in Self.calls {
+                    let id = try await database.query("""
+                        INSERT INTO mcp_tool_executions (user_id, team_id, server_id, tool_id, input_parameters)
+                        SELECT \(UUID()), \(team), \(serverID), id, \(call.arguments)::jsonb FROM mcp_tools
+                        WHERE server_id = \(serverID) AND tool_name = \(call.tool) RETURNING id
+                        """, logger: logger).decode(UUID.self).collectAll()[0]
+                    ids.append(id)
+                }
+                print("enqueued \(ids.count) executions; waiting for them to finish…")
+                var remaining = Set(ids)
+                for try await notification in notifications {
+                    for id in notification.payload.split(separator: ",") { remaining.remove(UUID(uuidString: String(id)) ?? UUID()) }
+                    if remaining.isEmpty { break }
+                }
+                return ids
+            }
+        }
+    }
+
+    private func printOutcomes(database: PostgresClient, ids: [UUID], elapsed: Duration) async throws {
+        let rows = try await database.query("""
+            SELECT e.id, t.tool_name, e.input_parameters::text, e.status, coalesce(e.duration_ms, 0),
+                   coalesce(e.error_message, e.output_result->'content'->0->>'text', '')
+            FROM mcp_tool_executions e JOIN mcp_tools t ON t.id = e.tool_id
+            WHERE e.id = ANY(\(ids))
+            """, logger: logger).decode((UUID, String, String, String, Int32, String).self).collectAll()
+        let byID = Dictionary(uniqueKeysWithValues: rows.map { ($0.0, $0) })
+        var table = [["tool", "arguments", "status", "ms", "result / error"]]
+        for id in ids {
+            guard let row = byID[id] else { continue }
+            table.append([row.1, String(row.2.prefix(34)), row.3, "\(row.4)", String(row.5.replacingOccurrences(of: "\n", with: " ").prefix(60))])
+        }
+        let widths = (0..<5).map { column in table.map { $0[column].count }.max() ?? 0 }
+        print("")
+        for (index, row) in table.enumerated() {
+            print(row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  "))
+            if index == 0 { print(widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")) }
+        }
+        let stats = try await database.query(
+            "SELECT tool_name, execution_count, success_count, error_count, coalesce(avg_duration_ms, 0) FROM mcp_tools WHERE execution_count > 0 ORDER BY tool_name",
+            logger: logger
+        ).decode((String, Int32, Int32, Int32, Int32).self).collectAll()
+        print("\nall \(ids.count) executions finished in \(elapsed.formatted(.units(allowed: [.seconds, .milliseconds], width: .narrow)))")
+        print("tool statistics: " + stats.map { "\($0.0) \($0.1) runs (\($0.2) ok, \($0.3) failed, avg \($0.4) ms)" }.joined(separator: "; "))
+    }
+}

@@ -1,0 +1,16 @@
+/// Exponential backoff with full jitter, for reconnects and retried writes.
+///
+/// | failed attempt | 1 | 2 | 3 | 4 | 5 | 6 | 7+ |
+/// |---|---|---|---|---|---|---|---|
+/// | upper bound | 100 ms | 200 ms | 400 ms | 800 ms | 1.6 s | 3.2 s | 5 s |
+///
+/// The delay is drawn uniformly between half the bound and the bound, so a crowd of clients
+/// does not reconnect in step.
+enum Backoff {
+    static func delay(failedAttempt: Int, base: Duration = .milliseconds(100), cap: Duration = .seconds(5)) -> Duration {
+        let exponent = min(max(failedAttempt - 1, 0), 20)
+        let bound = min(base * (1 << exponent), cap)
+        let milliseconds = Double(bound.components.seconds) * 1000 + Double(bound.components.attoseconds) / 1e15
+        return .milliseconds(Int64(Double.random(in: (milliseconds / 2)...milliseconds)))
+    }
+}

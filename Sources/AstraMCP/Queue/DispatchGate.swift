@@ -1,0 +1,89 @@
+import Synchronization
+
+/// Decides when the worker claims: only when there is a reason to look (a notification, the
+/// backstop timer, or a backlog left by a full claim) and a free concurrency slot to fill.
+///
+/// No polling: the claim loop sleeps on a continuation until both hold.
+final class DispatchGate: Sendable {
+    private struct State {
+        var freeSlots: Int
+        var workSignalled = true  // look once at start: work may have been queued while we were down
+        var backlog = false
+        var closed = false
+        var waiter: CheckedContinuation<Int?, Never>?
+    }
+    private let state: Mutex<State>
+    let capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        state = Mutex(State(freeSlots: capacity))
+    }
+
+    /// Something may be claimable (a NOTIFY arrived, or the backstop fired).
+    func signalWork() {
+        let waiter = state.withLock { state in
+            state.workSignalled = true
+            return takeWaiterIfReady(&state)
+        }
+        waiter?.0.resume(returning: waiter?.1)
+    }
+
+    /// Waits until there is reason to claim and a free slot; returns the number of free slots,
+    /// or nil once closed.
+    func waitForWork() async -> Int? {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Int?, Never>) in
+            let ready: Int?? = state.withLock { state in
+                if state.closed { return .some(nil) }
+                if state.freeSlots > 0 && (state.workSignalled || state.backlog) {
+                    state.workSignalled = false
+                    return .some(state.freeSlots)
+                }
+                state.waiter = continuation
+                return .none
+            }
+            if let ready { continuation.resume(returning: ready) }
+        }
+    }
+
+    /// Takes `count` slots for claimed executions; `full` says the claim got all it asked for,
+    /// so more may be waiting.
+    func claimed(_ count: Int, full: Bool) {
+        state.withLock { state in
+            state.freeSlots -= count
+            state.backlog = full
+        }
+    }
+
+    /// Returns `count` slots; wakes the claim loop when a backlog is waiting for them.
+    func release(_ count: Int) {
+        let waiter = state.withLock { state in
+            state.freeSlots += count
+            return takeWaiterIfReady(&state)
+        }
+        waiter?.0.resume(returning: waiter?.1)
+    }
+
+    /// The number of executions in flight.
+    var inFlight: Int { state.withLock { capacity - $0.freeSlots } }
+
+    /// Whether ``close()`` was called.
+    var isClosed: Bool { state.withLock { $0.closed } }
+
+    /// Stops the claim loop.
+    func close() {
+        let waiter = state.withLock { state in
+            state.closed = true
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(returning: nil)
+    }
+
+    private func takeWaiterIfReady(_ state: inout State) -> (CheckedContinuation<Int?, Never>, Int)? {
+        guard let waiter = state.waiter, state.freeSlots > 0, state.workSignalled || state.backlog else { return nil }
+        state.waiter = nil
+        state.workSignalled = false
+        return (waiter, state.freeSlots)
+    }
+}

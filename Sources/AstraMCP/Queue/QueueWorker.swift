@@ -1,0 +1,177 @@
+import Foundation
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+import Synchronization
+
+/// Claims pending executions and runs them, at most `maxConcurrency` at a time.
+///
+/// The loop sleeps until a notification (see ``QueueListener``), the backstop timer or a
+/// backlog gives a reason to look and a slot is free; then one statement claims as many rows
+/// as there are free slots. Each execution runs in its own child task; its outcome goes to a
+/// single writer that stores outcomes in batches, and a slot is returned only once its outcome
+/// is stored, so memory stays bounded whatever the queue holds.
+///
+/// Graceful shutdown: claiming stops, in-flight calls get `shutdownGrace` to finish, then the
+/// sessions are closed and whatever is left is handed back to the queue for another worker.
+public final class QueueWorker: Service, Sendable {
+    /// The worker's settings.
+    public struct Configuration: Sendable {
+        public var workerID: String
+        public var maxConcurrency: Int = 64
+        public var claimBatchSize: Int = 64
+        public var completionBatchSize: Int = 200
+        public var pollInterval: Duration = .seconds(5)
+        public var leaseDuration: Duration = .seconds(300)
+        public var shutdownGrace: Duration = .seconds(30)
+
+        public init(workerID: String) {
+            self.workerID = workerID
+        }
+
+        public init(_ daemon: DaemonConfiguration) {
+            workerID = daemon.workerID
+            maxConcurrency = daemon.maxConcurrency
+            claimBatchSize = daemon.claimBatchSize
+            completionBatchSize = daemon.completionBatchSize
+            pollInterval = daemon.pollInterval
+            leaseDuration = daemon.leaseDuration
+            shutdownGrace = daemon.shutdownGrace
+        }
+    }
+
+    let configuration: Configuration
+    let store: QueueStore
+    let pool: SessionPool
+    let runner: ExecutionRunner
+    let logger: Logger
+    let gate: DispatchGate
+    private let releasing = Atomic<Bool>(false)
+
+    /// - Parameters:
+    ///   - onCallStarted: Called with an execution's id just before its `tools/call` is sent
+    ///     (used by the benchmark to measure pickup latency).
+    public init(
+        configuration: Configuration,
+        database: PostgresClient,
+        pool: SessionPool,
+        logger: Logger,
+        onCallStarted: (@Sendable (UUID) -> Void)? = nil
+    ) {
+        self.configuration = configuration
+        self.store = QueueStore(database: database, workerID: configuration.workerID, logger: logger)
+        self.pool = pool
+        self.runner = ExecutionRunner(pool: pool, logger: logger, onCallStarted: onCallStarted)
+        self.logger = logger
+        self.gate = DispatchGate(capacity: configuration.maxConcurrency)
+    }
+
+    /// Wakes the claim loop: something may have been enqueued.
+    public func notifyWork() {
+        gate.signalWork()
+    }
+
+    public func run() async throws {
+        let completions = CompletionBuffer(maxBatch: configuration.completionBatchSize)
+        let drained = AsyncEvent()
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.writeCompletions(completions, drained: drained) }
+            group.addTask { await self.runBackstop() }
+
+            await withGracefulShutdownHandler {
+                await self.claimLoop(group: &group, completions: completions)
+            } onGracefulShutdown: {
+                self.gate.close()
+            }
+
+            // Draining: in-flight calls get the grace period, then their sessions are closed
+            // and they are handed back.
+            logger.info("draining", metadata: ["in_flight": "\(gate.inFlight)"])
+            if gate.inFlight == 0 { drained.signal() }
+            if !(await drained.wait(timeout: configuration.shutdownGrace)) {
+                logger.warning("grace period over; handing unfinished executions back to the queue", metadata: ["in_flight": "\(gate.inFlight)"])
+                releasing.store(true, ordering: .relaxed)
+                pool.shutdown()
+            }
+            completions.finish()
+            group.cancelAll()
+        }
+        logger.info("queue worker stopped")
+    }
+
+    private func claimLoop(group: inout DiscardingTaskGroup, completions: CompletionBuffer) async {
+        var failures = 0
+        while let free = await gate.waitForWork() {
+            let limit = min(free, configuration.claimBatchSize)
+            let claimed: [ClaimedExecution]
+            do {
+                claimed = try await store.claim(limit: limit, lease: configuration.leaseDuration)
+                if failures > 0 { logger.info("claiming works again") }
+                failures = 0
+            } catch {
+                failures += 1
+                let delay = Backoff.delay(failedAttempt: failures)
+                logger.error("claim failed; retrying", metadata: ["error": "\(String(reflecting: error))", "retry_in": "\(delay)"])
+                try? await Task.sleep(for: delay)
+                gate.signalWork()
+                continue
+            }
+            gate.claimed(claimed.count, full: claimed.count == limit)
+            for execution in claimed {
+                logger.debug("claimed", metadata: ["execution": "\(execution.id)", "tool": "\(execution.toolName)", "server": "\(execution.server.name)"])
+                group.addTask {
+                    let completion = await self.runner.run(execution) { self.releasing.load(ordering: .relaxed) }
+                    completions.submit(completion)
+                }
+            }
+        }
+    }
+
+    /// Writes completions in batches until the buffer is finished and empty.
+    private func writeCompletions(_ completions: CompletionBuffer, drained: AsyncEvent) async {
+        while let batch = await completions.nextBatch() {
+            var outcomes: [ExecutionOutcome] = []
+            var releases: [UUID] = []
+            for completion in batch {
+                switch completion {
+                case .finished(let outcome): outcomes.append(outcome)
+                case .release(let id): releases.append(id)
+                }
+            }
+            await persist("write outcomes", attempts: 20) { try await self.store.complete(outcomes) }
+            await persist("hand back executions", attempts: 5) { try await self.store.release(releases) }
+            for outcome in outcomes {
+                logger.info(
+                    "execution \(outcome.status.rawValue)",
+                    metadata: ["execution": "\(outcome.id)", "duration_ms": "\(outcome.durationMilliseconds)"]
+                        .merging(outcome.errorMessage.map { ["error": "\($0)"] } ?? [:]) { $1 })
+            }
+            gate.release(batch.count)
+            if gate.isClosed && gate.inFlight == 0 { drained.signal() }
+        }
+    }
+
+    /// Retries a database write with backoff: outcomes are never dropped while the database
+    /// is briefly away.
+    private func persist(_ what: String, attempts: Int, _ operation: () async throws -> Void) async {
+        for attempt in 1...attempts {
+            do {
+                try await operation()
+                return
+            } catch {
+                let delay = Backoff.delay(failedAttempt: attempt)
+                logger.error("could not \(what); retrying", metadata: ["error": "\(String(reflecting: error))", "attempt": "\(attempt)"])
+                try? await Task.sleep(for: delay)
+            }
+        }
+        logger.critical("gave up trying to \(what); the leases will expire and the executions can be recovered")
+    }
+
+    /// The backstop for lost notifications: look at the queue every `pollInterval`.
+    private func runBackstop() async {
+        while !Task.isCancelled && !gate.isClosed {
+            try? await Task.sleep(for: configuration.pollInterval)
+            gate.signalWork()
+        }
+    }
+}

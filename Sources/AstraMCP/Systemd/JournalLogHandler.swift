@@ -1,0 +1,54 @@
+import CSystemd
+import Foundation
+import Logging
+
+/// Logs to the systemd journal natively, with the level as PRIORITY and every metadata key as
+/// a field of its own (`SERVER=…`, `EXECUTION=…`), so `journalctl SERVER=github` filters.
+public struct JournalLogHandler: LogHandler {
+    public var logLevel: Logger.Level = .info
+    public var metadata: Logger.Metadata = [:]
+    let label: String
+
+    public init(label: String) {
+        self.label = label
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        let merged = metadata.merging(event.metadata ?? [:]) { $1 }
+        var fields = [
+            "MESSAGE=\(event.message)",
+            "PRIORITY=\(Self.priority(event.level))",
+            "SYSLOG_IDENTIFIER=astra-mcpd",
+            "ASTRA_LOGGER=\(label)",
+        ]
+        for (key, value) in merged {
+            let name = key.uppercased().map { $0.isLetter || $0.isNumber ? $0 : "_" }
+            fields.append("\(String(name))=\(value)")
+        }
+        var buffers = fields.map { Array($0.utf8) }
+        var vectors: [iovec] = []
+        for index in buffers.indices {
+            buffers[index].withUnsafeMutableBytes { bytes in
+                vectors.append(iovec(iov_base: bytes.baseAddress, iov_len: bytes.count))
+            }
+        }
+        // The buffers outlive the call: they are held in `buffers` until it returns.
+        _ = withExtendedLifetime(buffers) { sd_journal_sendv(vectors, Int32(vectors.count)) }
+    }
+
+    static func priority(_ level: Logger.Level) -> Int {
+        switch level {
+        case .trace, .debug: return 7
+        case .info: return 6
+        case .notice: return 5
+        case .warning: return 4
+        case .error: return 3
+        case .critical: return 2
+        }
+    }
+}

@@ -1,0 +1,71 @@
+import ArgumentParser
+import AstraMCP
+import Foundation
+import Logging
+
+/// `astra-mcpd`: the backend MCP client daemon and its operator commands.
+@main
+struct AstraMCPD: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "astra-mcpd",
+        abstract: "Runs MCP tool executions queued in PostgreSQL and writes their results back.",
+        discussion: "Exit codes: 0 ok, 1 runtime failure, 2 bad usage or configuration.",
+        subcommands: [RunCommand.self, MigrateCommand.self, SyncCommand.self, DemoCommand.self, BenchCommand.self]
+    )
+}
+
+/// Options every command takes.
+struct CommonOptions: ParsableArguments {
+    @Option(name: .long, help: "Configuration file (default: \(DaemonConfiguration.defaultFilePath) if present).")
+    var config: String?
+
+    @Option(name: .long, help: "PostgreSQL URL; overrides ASTRA_MCPD_DATABASE_URL and the file.")
+    var databaseURL: String?
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String?
+
+    /// The configuration from file, environment and flags; exits 2 with one line on a problem.
+    func load() throws -> DaemonConfiguration {
+        do {
+            var configuration = try DaemonConfiguration.load(path: config, environment: ProcessInfo.processInfo.environment)
+            if let databaseURL { configuration.databaseURL = databaseURL }
+            if let logLevel {
+                guard let level = Logger.Level(rawValue: logLevel) else { throw ConfigurationError("--log-level: unknown level '\(logLevel)'") }
+                configuration.logLevel = level
+            }
+            return configuration
+        } catch let error as ConfigurationError {
+            Self.fail(error.description, code: 2)
+        }
+    }
+
+    /// Sets up logging as configured and returns the daemon's logger.
+    func logger(_ configuration: DaemonConfiguration) -> Logger {
+        let level = configuration.logLevel
+        let useJournal = configuration.logTarget == .journal || (configuration.logTarget == .auto && Systemd.stderrIsJournal)
+        LoggingSystem.bootstrap { label in
+            var handler: any LogHandler = useJournal ? JournalLogHandler(label: label) : StderrLogHandler(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        return Logger(label: "astra-mcpd")
+    }
+
+    /// Prints `astra-mcpd: message` to stderr and exits.
+    static func fail(_ message: String, code: Int32) -> Never {
+        FileHandle.standardError.write(Data("astra-mcpd: \(message)\n".utf8))
+        Foundation.exit(code)
+    }
+}
+
+/// Runs `body`, turning errors into one line on stderr and the documented exit codes.
+func runReportingErrors(_ body: () async throws -> Void) async {
+    do {
+        try await body()
+    } catch let error as ConfigurationError {
+        CommonOptions.fail(error.description, code: 2)
+    } catch {
+        CommonOptions.fail("\(error)", code: 1)
+    }
+}

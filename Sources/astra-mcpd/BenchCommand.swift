@@ -1,0 +1,50 @@
+import ArgumentParser
+import AstraMCP
+import Foundation
+
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure throughput, pickup latency, the direct-call ceiling, memory and idle CPU.",
+        discussion: "Use a release build. With no database configured it starts a throwaway local PostgreSQL."
+    )
+
+    @OptionGroup var options: CommonOptions
+
+    @Option(name: .long, help: "Executions to enqueue.")
+    var count: Int = 20_000
+
+    @Option(name: .long, help: "Concurrent calls (the daemon's max_concurrency).")
+    var concurrency: Int = 64
+
+    @Option(name: .long, help: "Single inserts used to measure pickup latency.")
+    var latencySamples: Int = 300
+
+    @Option(name: .long, help: "Seconds the idle daemon's CPU time is measured over.")
+    var idleSeconds: Int = 10
+
+    @Option(name: .long, help: "The demo MCP server's executable (default: astra-mcpd-demo-server next to this binary).")
+    var demoServer: String?
+
+    @Option(name: .long, help: "A stdio MCP server command whose per-call cost is negligible (default: python3 Tests/Fixtures/fast_server.py).")
+    var fastServer: String?
+
+    func run() async throws {
+        var configuration = try options.load()
+        if options.logLevel == nil { configuration.logLevel = .warning }
+        configuration.maxConcurrency = concurrency
+        let logger = options.logger(configuration)
+        let fast = fastServer ?? "python3 " + URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Tests/Fixtures/fast_server.py").path
+        await runReportingErrors {
+            try await Benchmark(
+                configuration: configuration, logger: logger, count: count, latencySamples: latencySamples,
+                idleSeconds: idleSeconds,
+                servers: [
+                    .init(label: "fast (negligible per-call cost)", command: fast.split(separator: " ").map(String.init)),
+                    .init(label: "demo (Swift SDK server)", command: [demoServer ?? siblingExecutable("astra-mcpd-demo-server")]),
+                ]
+            ).run()
+        }
+    }
+}
