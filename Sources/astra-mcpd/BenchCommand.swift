@@ -23,6 +23,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds the idle daemon's CPU time is measured over.")
     var idleSeconds: Int = 10
 
+    @Flag(name: .long, help: "Load pg_stat_statements in the throwaway PostgreSQL and print the busiest statements.")
+    var statementStatistics = false
+
     @Option(name: .long, help: "The demo MCP server's executable (default: astra-mcpd-demo-server next to this binary).")
     var demoServer: String?
 
@@ -43,7 +46,8 @@ struct BenchCommand: AsyncParsableCommand {
                 servers: [
                     .init(label: "fast (negligible per-call cost)", command: fast.split(separator: " ").map(String.init)),
                     .init(label: "demo (Swift SDK server)", command: [demoServer ?? siblingExecutable("astra-mcpd-demo-server")]),
-                ]
+                ],
+                statementStatistics: statementStatistics
             ).run()
         }
     }

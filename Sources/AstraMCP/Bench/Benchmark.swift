@@ -33,8 +33,14 @@ public struct Benchmark: Sendable {
     var latencySamples: Int
     var idleSeconds: Int
     var servers: [Server]
+    /// Print PostgreSQL's busiest statements at the end (needs `pg_stat_statements`).
+    var statementStatistics: Bool
 
-    public init(configuration: DaemonConfiguration, logger: Logger, count: Int, latencySamples: Int, idleSeconds: Int, servers: [Server]) {
+    public init(
+        configuration: DaemonConfiguration, logger: Logger, count: Int, latencySamples: Int, idleSeconds: Int, servers: [Server],
+        statementStatistics: Bool = false
+    ) {
+        self.statementStatistics = statementStatistics
         self.configuration = configuration
         self.logger = logger
         self.count = count
@@ -48,7 +54,7 @@ public struct Benchmark: Sendable {
         configuration.syncOnStart = false
         var cluster: EphemeralPostgres?
         if configuration.databaseURL == nil {
-            cluster = try await EphemeralPostgres.start(logger: logger)
+            cluster = try await EphemeralPostgres.start(logger: logger, statementStatistics: statementStatistics)
             configuration.databaseURL = cluster!.url
         }
         defer { if let cluster { Task { await cluster.stop() } } }
@@ -58,6 +64,14 @@ public struct Benchmark: Sendable {
             print("astra-mcpd bench: \(count) executions, concurrency \(configuration.maxConcurrency), \(ProcessInfo.processInfo.activeProcessorCount) cores")
             for (index, server) in servers.enumerated() {
                 try await measure(server, configuration: configuration, measureIdle: index == 0)
+            }
+            if statementStatistics {
+                try await url.withConnection(logger: logger) { connection in
+                    _ = try? await connection.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements", logger: logger).collect()
+                    print("PostgreSQL's busiest statements:")
+                    let rows = try await connection.query("SELECT calls::int, (total_exec_time)::float8, rows::int, left(regexp_replace(query, '\\s+', ' ', 'g'), 90) FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 12", logger: logger).decode((Int, Double, Int, String).self).collectAll()
+                    for row in rows { print(String(format: "%8d calls %9.1f ms %8d rows  %@", row.0, row.1, row.2, row.3)) }
+                }
             }
             print(String(format: "peak RSS (daemon + driver, one process): %.1f MiB", Double(Self.peakRSSKiB()) / 1024))
         } catch {
@@ -119,6 +133,8 @@ public struct Benchmark: Sendable {
 
                     // Throughput: everything enqueued at once, until every one is terminal.
                     let started = ContinuousClock.now
+                    let cpuBefore = Self.cpuSeconds()
+                    let statsBefore = parts.worker.statistics
                     var remaining = count
                     var enqueued = 0
                     while enqueued < count {
@@ -134,7 +150,15 @@ public struct Benchmark: Sendable {
                     }
                     let elapsed = ContinuousClock.now - started
                     let rate = Double(count) / Self.seconds(elapsed)
+                    let cpu = Self.cpuSeconds() - cpuBefore
+                    let stats = parts.worker.statistics
+                    let claims = stats.claims - statsBefore.claims
+                    let batches = stats.completionBatches - statsBefore.completionBatches
                     print(String(format: "  daemon throughput: %.0f executions/s (%d in %@)", rate, count, Self.ms(elapsed)))
+                    print(String(format: "  daemon CPU: %.0f µs per execution; %.1f executions per claim, %.1f per completion batch",
+                                 cpu / Double(count) * 1e6,
+                                 Double(stats.claimedExecutions - statsBefore.claimedExecutions) / Double(max(claims, 1)),
+                                 Double(stats.completedExecutions - statsBefore.completedExecutions) / Double(max(batches, 1))))
 
                     // The direct-call ceiling.
                     let session = try await parts.pool.session(for: server)

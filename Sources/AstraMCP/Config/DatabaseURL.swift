@@ -65,6 +65,9 @@ public struct DatabaseURL: Sendable {
             configuration = .init(unixSocketPath: path, username: username, password: password, database: database)
         }
         configuration.options.maximumConnections = maximumConnections
+        // Our statements are prepared once per connection and built for generic plans; without
+        // this PostgreSQL may re-plan each execution (a custom plan costs more than running it).
+        configuration.options.additionalStartupParameters = [("plan_cache_mode", "force_generic_plan")]
         configuration.options.connectTimeout = .seconds(10)
         return configuration
     }

@@ -22,7 +22,8 @@ public final class EphemeralPostgres: Sendable {
     }
 
     /// Creates and starts a cluster.
-    public static func start(logger: Logger) async throws -> EphemeralPostgres {
+    /// - Parameter statementStatistics: Load `pg_stat_statements` (for the benchmark's report).
+    public static func start(logger: Logger, statementStatistics: Bool = false) async throws -> EphemeralPostgres {
         guard let binDirectory = findBinDirectory() else {
             throw ConfigurationError("no PostgreSQL server binaries found (looked for initdb under /usr/lib/postgresql/*/bin); install the 'postgresql' package")
         }
@@ -40,6 +41,7 @@ public final class EphemeralPostgres: Sendable {
         try await exec(runAs + ["\(binDirectory)/initdb", "-D", "\(directory)/data", "-U", "postgres", "-A", "trust", "-E", "UTF8",
                                 "--locale=C.UTF-8", "--no-sync", "--no-instructions"], cwd: directory)
         let options = "-c listen_addresses=127.0.0.1 -c port=\(port) -c unix_socket_directories=\(directory) -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        + (statementStatistics ? " -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all" : "")
         try await exec(runAs + ["\(binDirectory)/pg_ctl", "-D", "\(directory)/data", "-l", "\(directory)/postgres.log", "-w", "-t", "60", "-s",
                                 "-o", options, "start"], cwd: directory)
         logger.debug("throwaway PostgreSQL started", metadata: ["url": "\(cluster.url)"])

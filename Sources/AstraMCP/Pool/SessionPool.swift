@@ -83,6 +83,9 @@ public final class SessionPool: Service, Sendable {
                 for await request in startRequests {
                     group.addTask { await self.runSession(request) }
                 }
+                // Stopped early by `shutdown()` (the worker's drain ran out of time): services
+                // that return before their turn make the group cancel everything, so wait.
+                try? await gracefulShutdown()
             } onGracefulShutdown: {
                 self.shutdown()
             }
@@ -102,6 +105,14 @@ public final class SessionPool: Service, Sendable {
     /// The live session for `server`, starting one if needed.
     /// - Throws: ``MCPSessionError`` when the server cannot be started or initialized.
     public func session(for server: ServerDescriptor) async throws -> Session {
+        // The hot path: a live session with the same config, without suspending.
+        let live: Session? = state.withLock { state in
+            guard let entry = state.entries[server.id], entry.configJSON == server.configJSON,
+                case .ready(let session) = entry.state, !session.connection.isClosed
+            else { return nil }
+            return session
+        }
+        if let live { return live }
         enum Decision {
             case use(Session)
             case fail(any Error)
@@ -197,7 +208,7 @@ public final class SessionPool: Service, Sendable {
         case .startFailed, .unsupportedProtocolVersion:
             return error
         case .disconnected:
-            return MCPSessionError(.startFailed, "server '\(server.name)' exited during initialize: \(error.message)")
+            return MCPSessionError(.startFailed, error.message.replacingOccurrences(of: "' exited", with: "' exited during initialize"))
         case .timeout:
             return MCPSessionError(.startFailed, "server '\(server.name)' did not answer initialize in time")
         default:

@@ -46,6 +46,15 @@ final class CompletionBuffer: Sendable {
         }
     }
 
+    /// Whatever has accumulated, up to `maxBatch` (possibly nothing), without waiting.
+    func takeAvailable(max: Int) -> [Completion] {
+        state.withLock { state in
+            let count = min(max, state.items.count)
+            defer { state.items.removeFirst(count) }
+            return Array(state.items.prefix(count))
+        }
+    }
+
     /// No more completions will come; the writer ends after draining.
     func finish() {
         let waiter = state.withLock { state in

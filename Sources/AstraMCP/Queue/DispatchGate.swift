@@ -14,9 +14,13 @@ final class DispatchGate: Sendable {
     }
     private let state: Mutex<State>
     let capacity: Int
+    /// While working off a backlog, claim only once this many slots are free: one round trip
+    /// then fills many slots, instead of one per finished call.
+    let backlogClaimThreshold: Int
 
-    init(capacity: Int) {
+    init(capacity: Int, backlogClaimThreshold: Int = 1) {
         self.capacity = capacity
+        self.backlogClaimThreshold = max(1, min(backlogClaimThreshold, capacity))
         state = Mutex(State(freeSlots: capacity))
     }
 
@@ -35,7 +39,7 @@ final class DispatchGate: Sendable {
         await withCheckedContinuation { (continuation: CheckedContinuation<Int?, Never>) in
             let ready: Int?? = state.withLock { state in
                 if state.closed { return .some(nil) }
-                if state.freeSlots > 0 && (state.workSignalled || state.backlog) {
+                if isReady(state) {
                     state.workSignalled = false
                     return .some(state.freeSlots)
                 }
@@ -80,8 +84,14 @@ final class DispatchGate: Sendable {
         waiter?.resume(returning: nil)
     }
 
+    /// A notification (or the backstop) claims into any free slot, so an idle daemon picks up at
+    /// once; a backlog waits for enough free slots to make the claim worth its round trip.
+    private func isReady(_ state: State) -> Bool {
+        (state.workSignalled && state.freeSlots > 0) || (state.backlog && state.freeSlots >= backlogClaimThreshold)
+    }
+
     private func takeWaiterIfReady(_ state: inout State) -> (CheckedContinuation<Int?, Never>, Int)? {
-        guard let waiter = state.waiter, state.freeSlots > 0, state.workSignalled || state.backlog else { return nil }
+        guard let waiter = state.waiter, isReady(state) else { return nil }
         state.waiter = nil
         state.workSignalled = false
         return (waiter, state.freeSlots)

@@ -34,10 +34,10 @@ struct ExecutionRunner: Sendable {
             return finish(.success, output: result.resultJSON)
         } catch let error as MCPSessionError {
             switch error.code {
+            case _ where releaseOnDisconnect() && error.code != .timeout && error.code != .remoteError:
+                return .release(execution.id)
             case .timeout:
                 return finish(.timeout, error: "tool '\(execution.toolName)' did not answer within \(execution.timeoutSeconds) s")
-            case .disconnected where releaseOnDisconnect(), .cancelled where releaseOnDisconnect():
-                return .release(execution.id)
             default:
                 return finish(.error, error: error.message)
             }

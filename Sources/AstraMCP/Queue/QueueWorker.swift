@@ -47,6 +47,18 @@ public final class QueueWorker: Service, Sendable {
     let logger: Logger
     let gate: DispatchGate
     private let releasing = Atomic<Bool>(false)
+    private let counters = Mutex(Statistics())
+
+    /// Round trips and rows since start, to see how well claims and completions batch.
+    public struct Statistics: Sendable {
+        public var claims = 0
+        public var claimedExecutions = 0
+        public var completionBatches = 0
+        public var completedExecutions = 0
+    }
+
+    /// The worker's counters so far.
+    public var statistics: Statistics { counters.withLock { $0 } }
 
     /// - Parameters:
     ///   - onCallStarted: Called with an execution's id just before its `tools/call` is sent
@@ -63,7 +75,9 @@ public final class QueueWorker: Service, Sendable {
         self.pool = pool
         self.runner = ExecutionRunner(pool: pool, logger: logger, onCallStarted: onCallStarted)
         self.logger = logger
-        self.gate = DispatchGate(capacity: configuration.maxConcurrency)
+        self.gate = DispatchGate(
+            capacity: configuration.maxConcurrency,
+            backlogClaimThreshold: min(configuration.claimBatchSize, configuration.maxConcurrency / 4))
     }
 
     /// Wakes the claim loop: something may have been enqueued.
@@ -74,9 +88,13 @@ public final class QueueWorker: Service, Sendable {
     public func run() async throws {
         let completions = CompletionBuffer(maxBatch: configuration.completionBatchSize)
         let drained = AsyncEvent()
+        let writerDone = AsyncEvent()
         await withDiscardingTaskGroup { group in
-            group.addTask { await self.writeCompletions(completions, drained: drained) }
-            group.addTask { await self.runBackstop() }
+            group.addTask {
+                await self.writeCompletions(completions, drained: drained)
+                writerDone.signal()
+            }
+            group.addTask { await self.runMaintenance() }
 
             await withGracefulShutdownHandler {
                 await self.claimLoop(group: &group, completions: completions)
@@ -84,16 +102,20 @@ public final class QueueWorker: Service, Sendable {
                 self.gate.close()
             }
 
-            // Draining: in-flight calls get the grace period, then their sessions are closed
-            // and they are handed back.
+            // Draining: in-flight calls get the grace period; then their sessions are closed,
+            // which fails the calls, and they are handed back to the queue.
             logger.info("draining", metadata: ["in_flight": "\(gate.inFlight)"])
             if gate.inFlight == 0 { drained.signal() }
             if !(await drained.wait(timeout: configuration.shutdownGrace)) {
                 logger.warning("grace period over; handing unfinished executions back to the queue", metadata: ["in_flight": "\(gate.inFlight)"])
                 releasing.store(true, ordering: .relaxed)
                 pool.shutdown()
+                // The children get their exit grace (twice: stdin EOF, then SIGTERM) before
+                // SIGKILL closes every session for sure.
+                await drained.wait()
             }
             completions.finish()
+            await writerDone.wait()
             group.cancelAll()
         }
         logger.info("queue worker stopped")
@@ -117,6 +139,10 @@ public final class QueueWorker: Service, Sendable {
                 continue
             }
             gate.claimed(claimed.count, full: claimed.count == limit)
+            counters.withLock {
+                $0.claims += 1
+                $0.claimedExecutions += claimed.count
+            }
             for execution in claimed {
                 logger.debug("claimed", metadata: ["execution": "\(execution.id)", "tool": "\(execution.toolName)", "server": "\(execution.server.name)"])
                 group.addTask {
@@ -129,7 +155,14 @@ public final class QueueWorker: Service, Sendable {
 
     /// Writes completions in batches until the buffer is finished and empty.
     private func writeCompletions(_ completions: CompletionBuffer, drained: AsyncEvent) async {
-        while let batch = await completions.nextBatch() {
+        while var batch = await completions.nextBatch() {
+            // Under load, linger a moment so one round trip carries many outcomes: the database's
+            // cost is mostly per statement, not per row.
+            let enough = min(configuration.completionBatchSize, max(configuration.maxConcurrency / 4, 1))
+            if batch.count < enough, gate.inFlight - batch.count >= enough, !gate.isClosed {
+                try? await Task.sleep(for: .milliseconds(2))
+                batch += completions.takeAvailable(max: configuration.completionBatchSize - batch.count)
+            }
             var outcomes: [ExecutionOutcome] = []
             var releases: [UUID] = []
             for completion in batch {
@@ -141,10 +174,14 @@ public final class QueueWorker: Service, Sendable {
             await persist("write outcomes", attempts: 20) { try await self.store.complete(outcomes) }
             await persist("hand back executions", attempts: 5) { try await self.store.release(releases) }
             for outcome in outcomes {
-                logger.info(
+                logger.debug(
                     "execution \(outcome.status.rawValue)",
                     metadata: ["execution": "\(outcome.id)", "duration_ms": "\(outcome.durationMilliseconds)"]
                         .merging(outcome.errorMessage.map { ["error": "\($0)"] } ?? [:]) { $1 })
+            }
+            counters.withLock {
+                $0.completionBatches += 1
+                $0.completedExecutions += batch.count
             }
             gate.release(batch.count)
             if gate.isClosed && gate.inFlight == 0 { drained.signal() }
@@ -167,10 +204,22 @@ public final class QueueWorker: Service, Sendable {
         logger.critical("gave up trying to \(what); the leases will expire and the executions can be recovered")
     }
 
-    /// The backstop for lost notifications: look at the queue every `pollInterval`.
-    private func runBackstop() async {
+    /// Periodic upkeep, every `pollInterval` (or a third of the lease, if shorter): the
+    /// backstop for lost notifications, the heartbeat that keeps this worker's leases alive
+    /// while its calls run, and the recovery of executions whose worker stopped renewing its
+    /// leases (it crashed or lost the database).
+    private func runMaintenance() async {
+        let interval = min(configuration.pollInterval, configuration.leaseDuration / 3)
         while !Task.isCancelled && !gate.isClosed {
-            try? await Task.sleep(for: configuration.pollInterval)
+            try? await Task.sleep(for: interval)
+            if Task.isCancelled { return }
+            do {
+                if gate.inFlight > 0 { try await store.renewLeases(configuration.leaseDuration) }
+                let recovered = try await store.recoverExpiredLeases()
+                if recovered > 0 { logger.warning("recovered executions whose lease expired", metadata: ["count": "\(recovered)"]) }
+            } catch {
+                logger.error("lease upkeep failed", metadata: ["error": "\(String(reflecting: error))"])
+            }
             gate.signalWork()
         }
     }

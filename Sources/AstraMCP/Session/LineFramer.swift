@@ -19,6 +19,7 @@ struct LineFramer {
     ) throws(MessageTooLarge) {
         var start = 0
         while let newline = chunk[start...].firstIndex(of: 0x0A) {
+            guard partial.count + (newline - start) <= maxMessageBytes else { throw MessageTooLarge(limit: maxMessageBytes) }
             if partial.isEmpty {
                 onMessage(UnsafeRawBufferPointer(rebasing: chunk[start..<newline]))
             } else {

@@ -150,3 +150,51 @@ struct ReleaseExecutionsStatement: PostgresPreparedStatement {
         try row.decode((Int32, Bool?).self).0
     }
 }
+
+/// The heartbeat: extends every lease `owner` holds.
+struct RenewLeasesStatement: PostgresPreparedStatement {
+    static let sql = """
+        UPDATE mcp_execution_queue SET lease_expires_at = now() + make_interval(secs => $2)
+        WHERE lease_owner = $1
+        """
+    typealias Row = ()
+
+    var owner: String
+    var leaseSeconds: Double
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 2)
+        bindings.append(owner)
+        bindings.append(leaseSeconds)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws {}
+}
+
+/// Crash recovery: executions whose worker stopped renewing its lease go back to `pending`.
+struct RecoverExpiredLeasesStatement: PostgresPreparedStatement {
+    static let sql = """
+        WITH expired AS (
+            SELECT execution_id FROM mcp_execution_queue
+            WHERE lease_owner IS NOT NULL AND lease_expires_at < now()
+            FOR UPDATE SKIP LOCKED
+        ), released AS (
+            UPDATE mcp_execution_queue q SET lease_owner = NULL, lease_expires_at = NULL
+            FROM expired x WHERE q.execution_id = x.execution_id
+            RETURNING q.execution_id
+        ), reset AS (
+            UPDATE mcp_tool_executions e SET status = 'pending'
+            FROM released r WHERE e.id = r.execution_id
+            RETURNING e.id
+        )
+        SELECT count(*)::int, (SELECT pg_notify('astra_mcpd_pending', '') FROM reset HAVING count(*) > 0) IS NULL FROM reset
+        """
+    typealias Row = Int32
+
+    func makeBindings() throws -> PostgresBindings { PostgresBindings() }
+
+    func decodeRow(_ row: PostgresRow) throws -> Int32 {
+        try row.decode((Int32, Bool?).self).0
+    }
+}

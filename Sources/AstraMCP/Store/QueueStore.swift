@@ -43,6 +43,19 @@ struct QueueStore: Sendable {
         for try await _ in try await database.execute(ReleaseExecutionsStatement(owner: workerID, ids: ids), logger: logger) {}
     }
 
+    /// Extends the leases of every execution this worker holds.
+    func renewLeases(_ lease: Duration) async throws {
+        for try await _ in try await database.execute(
+            RenewLeasesStatement(owner: workerID, leaseSeconds: Double(lease.components.seconds)), logger: logger) {}
+    }
+
+    /// Hands executions whose lease expired back to the queue; returns how many.
+    func recoverExpiredLeases() async throws -> Int {
+        var count: Int32 = 0
+        for try await row in try await database.execute(RecoverExpiredLeasesStatement(), logger: logger) { count = row }
+        return Int(count)
+    }
+
     /// Class 22 (data exception): the data, not the connection, is at fault.
     static func isDataError(_ error: PSQLError) -> Bool {
         error.serverInfo?[.sqlState]?.hasPrefix("22") ?? false

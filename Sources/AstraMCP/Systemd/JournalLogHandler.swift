@@ -30,15 +30,11 @@ public struct JournalLogHandler: LogHandler {
             let name = key.uppercased().map { $0.isLetter || $0.isNumber ? $0 : "_" }
             fields.append("\(String(name))=\(value)")
         }
-        var buffers = fields.map { Array($0.utf8) }
-        var vectors: [iovec] = []
-        for index in buffers.indices {
-            buffers[index].withUnsafeMutableBytes { bytes in
-                vectors.append(iovec(iov_base: bytes.baseAddress, iov_len: bytes.count))
-            }
-        }
-        // The buffers outlive the call: they are held in `buffers` until it returns.
-        _ = withExtendedLifetime(buffers) { sd_journal_sendv(vectors, Int32(vectors.count)) }
+        // Each field is copied into C memory that lives until sd_journal_sendv returns.
+        let copies = fields.map { field -> (UnsafeMutablePointer<CChar>?, Int) in (strdup(field), field.utf8.count) }
+        defer { for (pointer, _) in copies { free(pointer) } }
+        var vectors = copies.map { iovec(iov_base: UnsafeMutableRawPointer($0.0), iov_len: $0.1) }
+        _ = sd_journal_sendv(&vectors, Int32(vectors.count))
     }
 
     static func priority(_ level: Logger.Level) -> Int {

@@ -26,7 +26,8 @@ final class StderrTail: Sendable {
     /// `"; stderr: …"` for appending to an error message, or an empty string.
     var messageSuffix: String {
         guard let text else { return "" }
-        return "; stderr: " + (text.count > 500 ? "…" + String(text.suffix(500)) : text)
+        let tail = text.count > 500 ? "…" + String(text.suffix(500)) : text
+        return "; stderr: " + tail.split(whereSeparator: \.isNewline).joined(separator: " | ")
     }
 }
 

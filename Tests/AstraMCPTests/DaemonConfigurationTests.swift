@@ -1,0 +1,131 @@
+import Foundation
+import Testing
+
+@testable import AstraMCP
+
+@Suite("DaemonConfiguration")
+struct DaemonConfigurationTests {
+    private func applied(_ text: String, source: String = "test.conf") throws(ConfigurationError) -> DaemonConfiguration {
+        var configuration = DaemonConfiguration()
+        try configuration.apply(fileText: text, source: source)
+        return configuration
+    }
+
+    @Test("defaults are the documented ones")
+    func defaults() {
+        let configuration = DaemonConfiguration()
+        #expect(configuration.databaseURL == nil)
+        #expect(configuration.maxConcurrency == 64)
+        #expect(configuration.claimBatchSize == 64)
+        #expect(configuration.completionBatchSize == 200)
+        #expect(configuration.pollInterval == .seconds(5))
+        #expect(configuration.leaseDuration == .seconds(300))
+        #expect(configuration.shutdownGrace == .seconds(30))
+        #expect(configuration.syncOnStart)
+        #expect(configuration.logLevel == .info)
+        #expect(configuration.logTarget == .auto)
+    }
+
+    @Test("keys, quoted values, comments and blank lines are applied")
+    func fileKeys() throws {
+        let configuration = try applied("""
+            # a comment
+            database_url = "postgres://u@db/x"
+
+              max_concurrency=12
+            shutdown_grace_seconds = 0.5
+            sync_on_start = off
+            log_level = DEBUG
+            log_target = stderr
+            """)
+        #expect(configuration.databaseURL == "postgres://u@db/x")
+        #expect(configuration.maxConcurrency == 12)
+        #expect(configuration.shutdownGrace == .milliseconds(500))
+        #expect(!configuration.syncOnStart)
+        #expect(configuration.logLevel == .debug)
+        #expect(configuration.logTarget == .stderr)
+    }
+
+    @Test("an unknown key is an error naming the key and file:line")
+    func unknownKey() {
+        let error = #expect(throws: ConfigurationError.self) {
+            try applied("max_concurrency = 4\n# comment\nmax_concurency = 8\n", source: "/etc/a.conf")
+        }
+        #expect(error?.description == "/etc/a.conf:3: unknown key 'max_concurency'")
+    }
+
+    @Test(
+        "a value of the wrong type or range names the key and line",
+        arguments: [
+            ("max_concurrency = lots", "expected an integer, got 'lots'"),
+            ("max_concurrency = 0", "out of range"),
+            ("poll_interval_seconds = 0", "more than 0"),
+            ("lease_seconds = soon", "expected a number of seconds"),
+            ("sync_on_start = maybe", "expected true or false"),
+            ("log_level = loud", "expected one of"),
+        ])
+    func wrongType(line: String, detail: String) {
+        let key = line.split(separator: " ")[0]
+        let error = #expect(throws: ConfigurationError.self) { try applied("\n" + line, source: "f.conf") }
+        #expect(error?.description.hasPrefix("f.conf:2: key '\(key)': ") == true)
+        #expect(error?.description.contains(detail) == true)
+    }
+
+    @Test("a line without '=' is an error")
+    func missingEquals() {
+        let error = #expect(throws: ConfigurationError.self) { try applied("max_concurrency 4") }
+        #expect(error?.description == "test.conf:1: expected 'key = value', got 'max_concurrency 4'")
+    }
+
+    @Test("ASTRA_MCPD_ variables override the file")
+    func environmentOverride() throws {
+        try withConfigFile("max_concurrency = 4\nworker_id = from-file\n") { path in
+            let configuration = try DaemonConfiguration.load(
+                path: path,
+                environment: ["ASTRA_MCPD_MAX_CONCURRENCY": "16", "PATH": "/bin", "OTHER": "x"])
+            #expect(configuration.maxConcurrency == 16)
+            #expect(configuration.workerID == "from-file")
+        }
+    }
+
+    @Test("a bad ASTRA_MCPD_ value names the variable")
+    func badEnvironmentValue() {
+        let error = #expect(throws: ConfigurationError.self) {
+            try DaemonConfiguration.load(path: nil, environment: ["ASTRA_MCPD_MAX_CONCURRENCY": "many"])
+        }
+        #expect(error?.description.hasPrefix("ASTRA_MCPD_MAX_CONCURRENCY: ") == true)
+    }
+
+    @Test("an unknown ASTRA_MCPD_ variable is an error")
+    func unknownEnvironmentVariable() {
+        let error = #expect(throws: ConfigurationError.self) {
+            try DaemonConfiguration.load(path: nil, environment: ["ASTRA_MCPD_MAX_CONCURENCY": "8"])
+        }
+        #expect(error?.description.contains("ASTRA_MCPD_MAX_CONCURENCY") == true)
+        #expect(error?.description.contains("'max_concurency'") == true)
+    }
+
+    @Test("a --config file that cannot be read is an error")
+    func missingFile() {
+        let error = #expect(throws: ConfigurationError.self) {
+            try DaemonConfiguration.load(path: "/nonexistent/astra-mcpd.conf", environment: [:])
+        }
+        #expect(error?.description.contains("/nonexistent/astra-mcpd.conf") == true)
+    }
+
+    @Test("requireDatabaseURL explains how to configure one")
+    func requireDatabaseURL() throws {
+        #expect(throws: ConfigurationError.self) { try DaemonConfiguration().requireDatabaseURL() }
+        var configuration = DaemonConfiguration()
+        configuration.databaseURL = "postgres://x@y/z"
+        #expect(try configuration.requireDatabaseURL() == "postgres://x@y/z")
+    }
+
+    /// Writes `text` to a temporary file for the duration of `body`.
+    private func withConfigFile(_ text: String, _ body: (String) throws -> Void) throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("astra-mcpd-\(UUID().uuidString).conf").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try body(path)
+    }
+}

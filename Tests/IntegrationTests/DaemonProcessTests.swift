@@ -1,0 +1,111 @@
+import Foundation
+import PostgresNIO
+import Testing
+
+@testable import AstraMCP
+
+/// `astra-mcpd run` as a real process: signals, exit codes, one-line errors.
+@Suite("astra-mcpd run as a process", .timeLimit(.minutes(3)))
+struct DaemonProcessTests {
+    /// Registers the demo server with a `sleep` tool directly in the database (no sync needed:
+    /// the daemon only needs the row) and enqueues one sleep.
+    private func enqueueSleep(_ db: TestDatabase, seconds: Double) async throws -> UUID {
+        let (team, server, tool, id) = (UUID(), UUID(), UUID(), UUID())
+        let config = try TestDaemon.serverConfig(command: TestPaths.demoServer, args: [], env: [:])
+        try await db.execute("INSERT INTO mcp_servers (id, team_id, name, server_type, config) VALUES ('\(server)', '\(team)', 'demo', 'stdio', '\(config)')")
+        try await db.execute("INSERT INTO mcp_tools (id, server_id, tool_name, input_schema) VALUES ('\(tool)', '\(server)', 'sleep', '{}')")
+        try await db.execute("""
+            INSERT INTO mcp_tool_executions (id, user_id, team_id, server_id, tool_id, input_parameters)
+            VALUES ('\(id)', '\(UUID())', '\(team)', '\(server)', '\(tool)', '{"seconds": \(seconds)}')
+            """)
+        return id
+    }
+
+    private func row(_ db: TestDatabase, _ id: UUID) async throws -> (status: String, queued: Bool, leaseOwner: String?, error: String?) {
+        try await db.withConnection { connection in
+            let rows = try await connection.query(
+                "SELECT e.status, q.execution_id IS NOT NULL, q.lease_owner, e.error_message FROM mcp_tool_executions e LEFT JOIN mcp_execution_queue q ON q.execution_id = e.id WHERE e.id = \(id)",
+                logger: TestLogging.logger
+            ).collect()
+            let (status, queued, owner, error) = try rows[0].decode((String, Bool, String?, String?).self)
+            return (status, queued, owner, error)
+        }
+    }
+
+    private func environment(_ db: TestDatabase, _ extra: [String: String] = [:]) -> [String: String] {
+        [
+            "ASTRA_MCPD_DATABASE_URL": db.url,
+            "ASTRA_MCPD_LOG_TARGET": "stderr",
+            "ASTRA_MCPD_SYNC_ON_START": "false",
+            "ASTRA_MCPD_POLL_INTERVAL_SECONDS": "1",
+        ].merging(extra) { $1 }
+    }
+
+    /// Waits until the execution is running and its call has had a moment to reach the server.
+    private func waitUntilRunning(_ db: TestDatabase, _ id: UUID, _ daemon: DaemonProcess) async throws {
+        try await eventually(.seconds(30), "the execution to start; stderr: \(daemon.standardError)") {
+            try await row(db, id).status == "running"
+        }
+        try await Task.sleep(for: .milliseconds(300))
+    }
+
+    @Test("SIGTERM lets the running call finish: exit 0 and the execution ended success")
+    func sigtermDrains() async throws {
+        try await TestDatabase.with { db in
+            try TestPaths.requireExecutable(TestPaths.demoServer, hint: "build it with 'swift build --product astra-mcpd-demo-server'")
+            let id = try await enqueueSleep(db, seconds: 1)
+            let daemon = try DaemonProcess(["run"], environment: environment(db))
+            try await waitUntilRunning(db, id, daemon)
+            daemon.terminate()
+            let status = try await daemon.waitForExit()
+            #expect(status == 0, "stderr: \(daemon.standardError)")
+            let after = try await row(db, id)
+            #expect(after.status == "success", "\(after.error ?? "")")
+            #expect(!after.queued)
+        }
+    }
+
+    @Test("SIGTERM with a short grace hands the unfinished call back: exit 0, row pending, queue row unleased")
+    func sigtermHandsBack() async throws {
+        try await TestDatabase.with { db in
+            try TestPaths.requireExecutable(TestPaths.demoServer, hint: "build it with 'swift build --product astra-mcpd-demo-server'")
+            let id = try await enqueueSleep(db, seconds: 5)
+            let daemon = try DaemonProcess(["run"], environment: environment(db, ["ASTRA_MCPD_SHUTDOWN_GRACE_SECONDS": "0.5"]))
+            try await waitUntilRunning(db, id, daemon)
+            let stopping = ContinuousClock.now
+            daemon.terminate()
+            let status = try await daemon.waitForExit()
+            #expect(status == 0, "stderr: \(daemon.standardError)")
+            #expect(ContinuousClock.now - stopping < .seconds(4.5), "it did not wait for the 5 s call")
+            let after = try await row(db, id)
+            #expect(after.queued)
+            #expect(after.status == "pending")
+            #expect(after.leaseOwner == nil)
+        }
+    }
+
+    @Test("a configuration file with an unknown key: exit 2 and one line naming the key")
+    func unknownConfigurationKey() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("astra-mcpd-\(UUID().uuidString).conf").path
+        try "max_concurrency = 4\nmax_concurency = 8\n".write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let daemon = try DaemonProcess(["run", "--config", path], environment: ["ASTRA_MCPD_DATABASE_URL": "postgres://nobody@127.0.0.1:1/none"])
+        let status = try await daemon.waitForExit()
+        #expect(status == 2)
+        let lines = daemon.standardError.split(separator: "\n")
+        #expect(lines == ["astra-mcpd: \(path):2: unknown key 'max_concurency'"])
+    }
+
+    @Test("an unreachable database: a non-zero exit and one line naming the database")
+    func unreachableDatabase() async throws {
+        let daemon = try DaemonProcess(
+            ["run"], environment: ["ASTRA_MCPD_DATABASE_URL": "postgres://astra:hunter2@127.0.0.1:1/queue?sslmode=disable", "ASTRA_MCPD_LOG_TARGET": "stderr"])
+        let status = try await daemon.waitForExit()
+        #expect(status != 0)
+        let lines = daemon.standardError.split(separator: "\n")
+        #expect(lines.count == 1, "\(daemon.standardError)")
+        #expect(lines.first?.hasPrefix("astra-mcpd: cannot connect to the database at ") == true, "\(daemon.standardError)")
+        #expect(lines.first?.contains("127.0.0.1:1") == true)
+        #expect(!daemon.standardError.contains("hunter2"), "the password is not shown")
+    }
+}

@@ -1,0 +1,68 @@
+import Foundation
+import Synchronization
+
+/// The real `astra-mcpd` binary as a child process, its stderr collected.
+final class DaemonProcess: Sendable {
+    private let process: Process
+    private let stderr = OutputBuffer()
+
+    final class OutputBuffer: Sendable {
+        private let data = Mutex<Data>(Data())
+        func append(_ bytes: Data) { data.withLock { $0.append(bytes) } }
+        var text: String { data.withLock { String(decoding: $0, as: UTF8.self) } }
+    }
+
+    /// Starts `astra-mcpd <arguments>` with the test process's environment minus every
+    /// `ASTRA_MCPD_*` variable, plus `environment`.
+    init(_ arguments: [String], environment: [String: String] = [:]) throws {
+        try TestPaths.requireExecutable(TestPaths.daemon, hint: "build it with 'swift build --product astra-mcpd'")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: TestPaths.daemon)
+        process.arguments = arguments
+        var inherited = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("ASTRA_MCPD_") && $0.key != "NOTIFY_SOCKET" }
+        inherited.merge(environment) { $1 }
+        process.environment = inherited
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        let pipe = Pipe()
+        process.standardError = pipe
+        self.process = process
+        pipe.fileHandleForReading.readabilityHandler = { [stderr] handle in
+            let data = handle.availableData
+            if data.isEmpty {
+                handle.readabilityHandler = nil
+            } else {
+                stderr.append(data)
+            }
+        }
+        try process.run()
+    }
+
+    /// Sends SIGTERM.
+    func terminate() {
+        kill(process.processIdentifier, SIGTERM)
+    }
+
+    /// What the process wrote to stderr so far.
+    var standardError: String {
+        stderr.text
+    }
+
+    /// Waits for the process to exit; returns its status. Kills it and fails after `limit`.
+    func waitForExit(_ limit: Duration = .seconds(60)) async throws -> Int32 {
+        let deadline = ContinuousClock.now + limit
+        while process.isRunning {
+            if ContinuousClock.now >= deadline {
+                kill(process.processIdentifier, SIGKILL)
+                throw DeadlineExceeded(description: "astra-mcpd did not exit within \(limit); stderr: \(standardError)")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        try await Task.sleep(for: .milliseconds(100))  // the last stderr bytes
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+}
