@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
 
 /// The daemon: builds its services from a ``DaemonConfiguration`` and runs them as one
@@ -24,6 +25,7 @@ public struct AstraDaemon: Sendable {
         public let database: PostgresClient
         public let pool: SessionPool
         public let worker: QueueWorker
+        public let syncScheduler: ToolSyncScheduler
         public let services: [any Service]
     }
 
@@ -46,26 +48,53 @@ public struct AstraDaemon: Sendable {
         poolConfiguration.initializeTimeout = configuration.initializeTimeout
         poolConfiguration.childExitGrace = configuration.childExitGrace
         poolConfiguration.maxMessageBytes = configuration.maxMessageBytes
+        poolConfiguration.restartBackoffMax = configuration.restartBackoffMax
+        poolConfiguration.idleTimeout = configuration.sessionIdleTimeout
         let logger = self.logger
-        let pool = SessionPool(configuration: poolConfiguration, logger: logger) { server in
-            var handlers = MCPConnection.Handlers()
-            handlers.progress = { token, progress, total, message in
-                logger.debug("progress", metadata: [
-                    "server": "\(server.name)", "execution": "\(token)", "progress": "\(progress)",
-                    "total": "\(total.map { "\($0)" } ?? "-")", "message": "\(message ?? "")",
-                ])
-            }
-            return handlers
-        }
+        // The pool reports list_changed and reconnects to the sync scheduler, which needs the
+        // pool itself: the box ties the knot.
+        let scheduler = Box<ToolSyncScheduler>()
+        let pool = SessionPool(
+            configuration: poolConfiguration, logger: logger,
+            handlersForServer: { server in
+                var handlers = MCPConnection.Handlers()
+                handlers.progress = { token, progress, total, message in
+                    logger.debug("progress", metadata: [
+                        "server": "\(server.name)", "execution": "\(token)", "progress": "\(progress)",
+                        "total": "\(total.map { "\($0)" } ?? "-")", "message": "\(message ?? "")",
+                    ])
+                }
+                handlers.toolsListChanged = {
+                    logger.info("server says its tools changed", metadata: ["server": "\(server.name)"])
+                    scheduler.value?.requestSync(server)
+                }
+                return handlers
+            },
+            onSessionReady: { server, _ in scheduler.value?.requestSync(server) })
+        let syncer = ToolSyncer(database: database, pool: pool, logger: logger)
+        let syncScheduler = ToolSyncScheduler(interval: configuration.toolSyncInterval, syncer: syncer, database: database, logger: logger)
+        scheduler.value = syncScheduler
+
         let worker = QueueWorker(
             configuration: QueueWorker.Configuration(configuration), database: database, pool: pool, logger: logger,
             onCallStarted: onCallStarted)
-        let listener = QueueListener(database: database, logger: logger) { worker.notifyWork() }
-        let startup = StartupService(
-            syncer: configuration.syncOnStart ? ToolSyncer(database: database, pool: pool, logger: logger) : nil, logger: logger)
+        let listener = ChannelListener(channel: ChannelListener.pendingExecutions, database: database, logger: logger) { _ in
+            worker.notifyWork()
+        }
+        let watcher = ServerWatcher(
+            database: database, pool: pool, syncScheduler: syncScheduler, reconcileInterval: configuration.reconcileInterval,
+            eagerConnect: configuration.eagerConnect, logger: logger)
+        var healthConfiguration = HealthMonitor.Configuration()
+        healthConfiguration.interval = configuration.healthCheckInterval
+        healthConfiguration.timeout = configuration.healthCheckTimeout
+        healthConfiguration.parallelism = configuration.healthCheckParallelism
+        healthConfiguration.unhealthyAfter = configuration.unhealthyAfter
+        healthConfiguration.deactivateUnhealthy = configuration.deactivateUnhealthy
+        let health = HealthMonitor(configuration: healthConfiguration, database: database, pool: pool, logger: logger)
+        let startup = StartupService(database: database, syncOnStart: configuration.syncOnStart, logger: logger)
         return Parts(
-            database: database, pool: pool, worker: worker,
-            services: [database, pool, worker, listener, startup, WatchdogService()])
+            database: database, pool: pool, worker: worker, syncScheduler: syncScheduler,
+            services: [database, pool, worker, listener, watcher, health, syncScheduler, startup, WatchdogService()])
     }
 
     /// Runs until SIGTERM or SIGINT, then drains and returns.
@@ -86,24 +115,33 @@ public struct AstraDaemon: Sendable {
     }
 }
 
-/// Tells systemd the daemon is ready, syncs every active server's tools once, and on shutdown
-/// tells systemd it is stopping.
+/// Tells systemd the daemon is ready, makes every server's tool sync due (`sync_on_start`), and
+/// on shutdown tells systemd it is stopping.
 struct StartupService: Service {
-    let syncer: ToolSyncer?
+    let database: PostgresClient
+    let syncOnStart: Bool
     let logger: Logger
 
     func run() async throws {
         Systemd.notify("READY=1\nSTATUS=claiming executions")
-        if let syncer {
+        if syncOnStart {
             do {
-                let results = try await syncer.syncAll()
-                let failed = results.filter { if case .failure = $0 { return true } else { return false } }.count
-                logger.info("startup sync done", metadata: ["servers": "\(results.count)", "failed": "\(failed)"])
+                for try await _ in try await database.execute(ScheduleAllSyncsNowStatement(), logger: logger) {}
             } catch {
-                logger.error("startup sync failed", metadata: ["error": "\(String(reflecting: error))"])
+                logger.error("could not schedule the startup sync", metadata: ["error": "\(String(reflecting: error))"])
             }
         }
         try? await gracefulShutdown()
         Systemd.notify("STOPPING=1\nSTATUS=draining")
     }
+}
+
+/// A value set once after creation, for references that would otherwise be circular.
+final class Box<Value: Sendable>: Sendable {
+    private let storage = Mutex<Value?>(nil)
+    var value: Value? {
+        get { storage.withLock { $0 } }
+        set { storage.withLock { $0 = newValue } }
+    }
+    init() {}
 }

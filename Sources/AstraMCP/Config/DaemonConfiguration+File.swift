@@ -30,6 +30,23 @@ extension DaemonConfiguration {
     /// - `max_message_bytes` (integer ≥ 1024, default 16777216)
     /// - `database_pool_size` (integer 1…100, default 8)
     /// - `migrations_dir` (string, default: found next to the binary or in its source tree)
+    /// - `health_check_interval_seconds` (number > 0, default 30)
+    /// - `health_check_timeout_seconds` (number > 0, default 10)
+    /// - `health_check_parallelism` (integer 1…256, default 8)
+    /// - `unhealthy_after_seconds` (number ≥ 0, default 300)
+    /// - `deactivate_unhealthy` (boolean, default false)
+    /// - `tool_sync_interval_seconds` (number > 0, default 300)
+    /// - `reconcile_interval_seconds` (number > 0, default 60)
+    /// - `session_idle_timeout_seconds` (number ≥ 0, 0 = never, default 600)
+    /// - `eager_connect` (boolean, default false)
+    /// - `max_in_flight_per_server` (integer 1…10000, default 32)
+    /// - `restart_backoff_max_seconds` (number > 0, default 60)
+    /// - `circuit_failure_threshold` (integer, default 5), `circuit_failure_rate` (0…1, default 0.5),
+    ///   `circuit_minimum_calls` (default 20), `circuit_window_seconds` (default 60),
+    ///   `circuit_cool_down_seconds` (default 30), `circuit_half_open_calls` (default 1),
+    ///   `circuit_max_wait_seconds` (default 300)
+    /// - `retry_max_attempts` (integer 1…20, default 3), `retry_base_delay_seconds` (default 1),
+    ///   `retry_max_delay_seconds` (default 60)
     /// - `log_level` (trace, debug, info, notice, warning, error, critical; default info)
     /// - `log_target` (auto, stderr, journal; default auto)
     static let keys: [String: @Sendable (inout DaemonConfiguration, String) throws -> Void] = [
@@ -49,6 +66,30 @@ extension DaemonConfiguration {
         "sync_on_start": { c, v in c.syncOnStart = try boolean(v) },
         "max_message_bytes": { c, v in c.maxMessageBytes = try integer(v, in: 1024...(1 << 30)) },
         "migrations_dir": { c, v in c.migrationsDirectory = v },
+        "health_check_interval_seconds": { c, v in c.healthCheckInterval = try seconds(v, allowZero: false) },
+        "health_check_timeout_seconds": { c, v in c.healthCheckTimeout = try seconds(v, allowZero: false) },
+        "health_check_parallelism": { c, v in c.healthCheckParallelism = try integer(v, in: 1...256) },
+        "unhealthy_after_seconds": { c, v in c.unhealthyAfter = try seconds(v, allowZero: true) },
+        "deactivate_unhealthy": { c, v in c.deactivateUnhealthy = try boolean(v) },
+        "tool_sync_interval_seconds": { c, v in c.toolSyncInterval = try seconds(v, allowZero: false) },
+        "reconcile_interval_seconds": { c, v in c.reconcileInterval = try seconds(v, allowZero: false) },
+        "session_idle_timeout_seconds": { c, v in c.sessionIdleTimeout = try seconds(v, allowZero: true) },
+        "eager_connect": { c, v in c.eagerConnect = try boolean(v) },
+        "max_in_flight_per_server": { c, v in c.maxInFlightPerServer = try integer(v, in: 1...10_000) },
+        "restart_backoff_max_seconds": { c, v in c.restartBackoffMax = try seconds(v, allowZero: false) },
+        "circuit_failure_threshold": { c, v in c.circuitBreaker.failureThreshold = try integer(v, in: 1...10_000) },
+        "circuit_failure_rate": { c, v in
+            guard let rate = Double(v), rate > 0, rate <= 1 else { throw ConfigurationError("expected a number in (0, 1], got '\(v)'") }
+            c.circuitBreaker.failureRate = rate
+        },
+        "circuit_minimum_calls": { c, v in c.circuitBreaker.minimumCalls = try integer(v, in: 1...1_000_000) },
+        "circuit_window_seconds": { c, v in c.circuitBreaker.window = try seconds(v, allowZero: false) },
+        "circuit_cool_down_seconds": { c, v in c.circuitBreaker.coolDown = try seconds(v, allowZero: false) },
+        "circuit_half_open_calls": { c, v in c.circuitBreaker.halfOpenCalls = try integer(v, in: 1...1000) },
+        "circuit_max_wait_seconds": { c, v in c.circuitBreaker.maxWait = try seconds(v, allowZero: true) },
+        "retry_max_attempts": { c, v in c.retry.maxAttempts = try integer(v, in: 1...20) },
+        "retry_base_delay_seconds": { c, v in c.retry.baseDelay = try seconds(v, allowZero: false) },
+        "retry_max_delay_seconds": { c, v in c.retry.maxDelay = try seconds(v, allowZero: false) },
         "database_pool_size": { c, v in c.databasePoolSize = try integer(v, in: 1...100) },
         "log_level": { c, v in
             guard let level = Logger.Level(rawValue: v.lowercased()) else {

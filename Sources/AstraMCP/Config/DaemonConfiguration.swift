@@ -34,6 +34,68 @@ public struct DaemonConfiguration: Sendable {
     public var maxMessageBytes: Int = 16 << 20
     /// The most PostgreSQL connections in the pool. Defaults to `8`.
     public var databasePoolSize: Int = 8
+    /// How often every active server is checked (`ping`, or a fresh start when no session is
+    /// open). Defaults to `30` s.
+    public var healthCheckInterval: Duration = .seconds(30)
+    /// How long one check may take. Defaults to `10` s.
+    public var healthCheckTimeout: Duration = .seconds(10)
+    /// The most checks at once. Defaults to `8`.
+    public var healthCheckParallelism: Int = 8
+    /// How long a server may keep failing its checks before it counts as unhealthy.
+    /// Defaults to `300` s.
+    public var unhealthyAfter: Duration = .seconds(300)
+    /// Whether an unhealthy server is deactivated (`is_active = false`, with the reason).
+    /// Defaults to `false`.
+    public var deactivateUnhealthy: Bool = false
+    /// How often every active server's tools are synced. Defaults to `300` s.
+    public var toolSyncInterval: Duration = .seconds(300)
+    /// How often the pool compares its sessions with the server rows, the backstop for lost
+    /// change notifications. Defaults to `60` s.
+    public var reconcileInterval: Duration = .seconds(60)
+    /// How long an unused session stays open; `0` keeps it. Defaults to `600` s.
+    public var sessionIdleTimeout: Duration = .seconds(600)
+    /// Whether every active server's session is opened at start rather than on first use.
+    /// Defaults to `false`.
+    public var eagerConnect: Bool = false
+    /// The most calls in flight to one server, so one busy server cannot take every slot.
+    /// Defaults to `32`.
+    public var maxInFlightPerServer: Int = 32
+    /// The longest wait before restarting a server that keeps failing to start (the waits grow
+    /// exponentially from 0.5 s, with jitter). Defaults to `60` s.
+    public var restartBackoffMax: Duration = .seconds(60)
+    /// The circuit breaker of each server.
+    public var circuitBreaker = CircuitBreakerOptions()
+    /// Retries of transient failures.
+    public var retry = RetryOptions()
+
+    /// When a server's circuit opens, and for how long.
+    public struct CircuitBreakerOptions: Sendable, Equatable {
+        /// Consecutive failures that open the circuit. Defaults to `5`.
+        public var failureThreshold = 5
+        /// The failure rate over `window` that opens it, once `minimumCalls` were made. Defaults to `0.5`.
+        public var failureRate = 0.5
+        /// Defaults to `20`.
+        public var minimumCalls = 20
+        /// Defaults to `60` s.
+        public var window: Duration = .seconds(60)
+        /// How long it stays open before trial calls. Defaults to `30` s.
+        public var coolDown: Duration = .seconds(30)
+        /// Trial calls at once while half-open. Defaults to `1`.
+        public var halfOpenCalls = 1
+        /// How long an execution may wait for an open circuit before it fails. Defaults to `300` s.
+        public var maxWait: Duration = .seconds(300)
+    }
+
+    /// How transient failures are retried.
+    public struct RetryOptions: Sendable, Equatable {
+        /// Attempts in all, unless the tool's `max_attempts` says otherwise. Defaults to `3`.
+        public var maxAttempts = 3
+        /// The first retry's upper bound; it doubles each time (full jitter). Defaults to `1` s.
+        public var baseDelay: Duration = .seconds(1)
+        /// Defaults to `60` s.
+        public var maxDelay: Duration = .seconds(60)
+    }
+
     /// Where the schema migrations are; nil looks in the usual places (see `Migration.bundled`).
     public var migrationsDirectory: String?
     /// The lowest level logged. Defaults to `info`.

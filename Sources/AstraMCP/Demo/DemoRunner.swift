@@ -80,7 +80,7 @@ public struct DemoRunner: Sendable {
             let server = ServerDescriptor(id: serverID, name: "demo", serverType: "stdio", isActive: true, configJSON: config)
             let synced = try await ToolSyncer(database: database, pool: parts.pool, logger: logger).sync(server)
             print("synced \(synced.toolsOffered) tools from the demo server")
-            _ = try await database.query("UPDATE mcp_tools SET timeout_seconds = 2 WHERE server_id = \(serverID) AND tool_name = 'sleep'", logger: logger).collect()
+            _ = try await database.query("UPDATE mcp_tools SET timeout_seconds = 2, max_attempts = 1 WHERE server_id = \(serverID) AND tool_name = 'sleep'", logger: logger).collect()
 
             let started = ContinuousClock.now
             let ids = try await enqueueAndWait(database: database, team: team, serverID: serverID)

@@ -8,8 +8,8 @@ import Synchronization
 /// Sessions start lazily, on the first call for their server, and are reused for every call
 /// after (one session multiplexes concurrent requests by JSON-RPC id). A session whose child
 /// exits is replaced on the next call. A server that failed to start is not retried for
-/// `failedStartCooldown`, so a broken server fails its executions fast instead of being
-/// re-spawned once per execution.
+/// a while (growing exponentially with every failure in a row, with jitter), so a broken server
+/// fails its executions fast instead of being re-spawned once per execution.
 ///
 /// The pool is a ``Service``: each session's child process lives in a task of its `run()`, and
 /// graceful shutdown stops every child (stdin EOF, then SIGTERM, then SIGKILL to its group).
@@ -19,7 +19,11 @@ public final class SessionPool: Service, Sendable {
         public var initializeTimeout: Duration = .seconds(30)
         public var childExitGrace: Duration = .seconds(2)
         public var maxMessageBytes: Int = 16 << 20
-        public var failedStartCooldown: Duration = .seconds(2)
+        /// The longest wait before a server that keeps failing is started again; the waits grow
+        /// exponentially from 0.5 s with jitter.
+        public var restartBackoffMax: Duration = .seconds(60)
+        /// How long an unused session stays open; zero keeps it.
+        public var idleTimeout: Duration = .zero
         public var daemonEnvironment: [String: String] = ProcessInfo.processInfo.environment
         public init() {}
     }
@@ -39,12 +43,22 @@ public final class SessionPool: Service, Sendable {
     private struct Entry {
         var generation: Int
         var configJSON: String
+        /// The parsed config: the same config may come as differently spelled JSON.
+        var config: StdioServerConfig?
+
+        /// Whether `server` asks for the config this entry runs.
+        func runs(_ server: ServerDescriptor) -> Bool {
+            configJSON == server.configJSON || (config != nil && (try? StdioServerConfig.parse(json: server.configJSON)) == config)
+        }
         var state: EntryState
         var stop: AsyncEvent
+        var lastUsed: ContinuousClock.Instant = .now
     }
 
     private struct State {
         var entries: [UUID: Entry] = [:]
+        /// Start failures and unexpected exits in a row, per server, for the restart backoff.
+        var failuresInARow: [UUID: Int] = [:]
         var nextGeneration = 0
         var shuttingDown = false
     }
@@ -59,26 +73,34 @@ public final class SessionPool: Service, Sendable {
     let configuration: Configuration
     let logger: Logger
     let handlersForServer: @Sendable (ServerDescriptor) -> MCPConnection.Handlers
+    let onSessionReady: @Sendable (ServerDescriptor, Session) -> Void
     private let state = Mutex(State())
     private let startRequests: AsyncStream<StartRequest>
     private let startRequestsContinuation: AsyncStream<StartRequest>.Continuation
 
     /// - Parameters:
     ///   - handlersForServer: Notification callbacks for a server's sessions.
+    ///   - onSessionReady: Called each time a session has completed initialize (a first start
+    ///     or a restart), e.g. to sync the server's tools.
     public init(
         configuration: Configuration,
         logger: Logger,
-        handlersForServer: @escaping @Sendable (ServerDescriptor) -> MCPConnection.Handlers = { _ in .init() }
+        handlersForServer: @escaping @Sendable (ServerDescriptor) -> MCPConnection.Handlers = { _ in .init() },
+        onSessionReady: @escaping @Sendable (ServerDescriptor, Session) -> Void = { _, _ in }
     ) {
         self.configuration = configuration
         self.logger = logger
         self.handlersForServer = handlersForServer
+        self.onSessionReady = onSessionReady
         (startRequests, startRequestsContinuation) = AsyncStream.makeStream()
     }
 
     /// Runs every session's child process until graceful shutdown, then stops them all.
     public func run() async throws {
         await withDiscardingTaskGroup { group in
+            if configuration.idleTimeout > .zero {
+                group.addTask { await self.closeIdleSessions() }
+            }
             await withGracefulShutdownHandler {
                 for await request in startRequests {
                     group.addTask { await self.runSession(request) }
@@ -89,6 +111,57 @@ public final class SessionPool: Service, Sendable {
             } onGracefulShutdown: {
                 self.shutdown()
             }
+            group.cancelAll()
+        }
+    }
+
+    /// Stops the session of one server (its row changed, it was deactivated or deleted); the
+    /// next call for it starts a new one.
+    public func retire(serverID: UUID, reason: String) {
+        guard let entry = state.withLock({ state in state.entries.removeValue(forKey: serverID) }) else { return }
+        logger.info("stopping server session", metadata: ["server_id": "\(serverID)", "reason": "\(reason)"])
+        entry.stop.signal()
+        if case .starting(let waiters) = entry.state {
+            let error = MCPSessionError(.disconnected, "the server's session was stopped while starting: \(reason)")
+            for waiter in waiters { waiter.resume(throwing: error) }
+        }
+    }
+
+    /// Stops every session whose server is not in `active` or whose config changed.
+    /// - Returns: The servers whose sessions were stopped.
+    @discardableResult
+    public func reconcile(active: [ServerDescriptor]) -> [UUID] {
+        let wanted = Dictionary(active.map { ($0.id, $0) }, uniquingKeysWith: { $1 })
+        let stale = state.withLock { state in
+            state.entries.compactMap { id, entry in wanted[id].map(entry.runs) == true ? nil : id }
+        }
+        for id in stale { retire(serverID: id, reason: wanted[id] == nil ? "server is no longer active" : "server config changed") }
+        return stale
+    }
+
+    /// Stops `server`'s session if it runs with another config.
+    public func reconcile(only server: ServerDescriptor) {
+        let changed = state.withLock { $0.entries[server.id].map { !$0.runs(server) } ?? false }
+        if changed { retire(serverID: server.id, reason: "server config changed") }
+    }
+
+    /// The servers with a live or starting session.
+    public var serverIDs: [UUID] { state.withLock { Array($0.entries.keys) } }
+
+    /// Closes sessions nobody used for `idleTimeout` (and with nothing in flight).
+    private func closeIdleSessions() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: min(configuration.idleTimeout / 2, .seconds(30)))
+            let now = ContinuousClock.now
+            let idle = state.withLock { state in
+                state.entries.compactMap { id, entry -> UUID? in
+                    guard case .ready(let session) = entry.state, session.connection.pendingCount == 0,
+                        now - entry.lastUsed >= configuration.idleTimeout
+                    else { return nil }
+                    return id
+                }
+            }
+            for id in idle { retire(serverID: id, reason: "idle") }
         }
     }
 
@@ -107,9 +180,11 @@ public final class SessionPool: Service, Sendable {
     public func session(for server: ServerDescriptor) async throws -> Session {
         // The hot path: a live session with the same config, without suspending.
         let live: Session? = state.withLock { state in
-            guard let entry = state.entries[server.id], entry.configJSON == server.configJSON,
+            guard var entry = state.entries[server.id], entry.runs(server),
                 case .ready(let session) = entry.state, !session.connection.isClosed
             else { return nil }
+            entry.lastUsed = .now
+            state.entries[server.id] = entry
             return session
         }
         if let live { return live }
@@ -123,7 +198,7 @@ public final class SessionPool: Service, Sendable {
             var start: StartRequest?
             let decision: Decision = state.withLock { state in
                 if state.shuttingDown { return .fail(MCPSessionError(.disconnected, "astra-mcpd is shutting down")) }
-                if var entry = state.entries[server.id], entry.configJSON == server.configJSON {
+                if var entry = state.entries[server.id], entry.runs(server) {
                     switch entry.state {
                     case .ready(let session) where !session.connection.isClosed:
                         return .use(session)
@@ -145,13 +220,19 @@ public final class SessionPool: Service, Sendable {
                     }
                     config = try StdioServerConfig.parse(json: server.configJSON)
                 } catch {
-                    return .fail(MCPSessionError(.startFailed, "server '\(server.name)': \(error)"))
+                    return .fail(MCPSessionError(.misconfigured, "server '\(server.name)': \(error)"))
                 }
-                retiring = state.entries[server.id]?.stop
+                // A session of an older config is replaced; callers still waiting for it to start
+                // wait for the new one instead.
+                var waiters = [continuation]
+                if let old = state.entries[server.id] {
+                    retiring = old.stop
+                    if case .starting(let oldWaiters) = old.state { waiters += oldWaiters }
+                }
                 state.nextGeneration += 1
                 let stop = AsyncEvent()
                 state.entries[server.id] = Entry(
-                    generation: state.nextGeneration, configJSON: server.configJSON, state: .starting([continuation]), stop: stop)
+                    generation: state.nextGeneration, configJSON: server.configJSON, config: config, state: .starting(waiters), stop: stop)
                 start = StartRequest(server: server, config: config, generation: state.nextGeneration, stop: stop)
                 return .wait
             }
@@ -169,6 +250,7 @@ public final class SessionPool: Service, Sendable {
     /// it ends.
     private func runSession(_ request: StartRequest) async {
         let server = request.server
+        let started = ContinuousClock.now
         let connection = MCPConnection(
             serverName: server.name, logger: logger, handlers: handlersForServer(server),
             maxMessageBytes: configuration.maxMessageBytes)
@@ -182,22 +264,44 @@ public final class SessionPool: Service, Sendable {
                 logger.info(
                     "server connected",
                     metadata: ["server": "\(server.name)", "protocol": "\(info.protocolVersion)", "implementation": "\(info.name) \(info.version)"])
-                publish(request, .ready(Session(connection: connection, info: info)))
+                let session = Session(connection: connection, info: info)
+                publish(request, .ready(session))
+                onSessionReady(server, session)
             } catch {
                 let failure = Self.startFailure(error, server: server)
                 logger.error("server failed to start", metadata: ["server": "\(server.name)", "error": "\(failure.message)"])
-                publish(request, .failed(failure, until: .now.advanced(by: configuration.failedStartCooldown)))
+                publish(request, .failed(failure, until: .now.advanced(by: restartDelay(after: server.id))))
                 request.stop.signal()
             }
             await group.waitForAll()
         }
         let reason = connection.closedReason?.message ?? "closed"
         logger.info("server disconnected", metadata: ["server": "\(server.name)", "reason": "\(reason)"])
+        let unexpected = !request.stop.isSignalled
+        let delay = unexpected ? restartDelay(after: server.id, upSince: started) : nil
         state.withLock { state in
-            if let entry = state.entries[server.id], entry.generation == request.generation, case .ready = entry.state {
+            guard let entry = state.entries[server.id], entry.generation == request.generation, case .ready = entry.state else { return }
+            if let delay {
+                // It died on its own: the next start waits (growing with every death in a row).
+                state.entries[server.id]?.state = .failed(
+                    MCPSessionError(.startFailed, "server '\(server.name)' is restarting after it exited: \(reason)"),
+                    until: .now.advanced(by: delay))
+            } else {
                 state.entries[server.id] = nil
             }
         }
+    }
+
+    /// Counts a failure in a row and returns how long to wait before the next start: 0.5 s,
+    /// 1 s, 2 s, … up to `restartBackoffMax`, with jitter. A session that ran for a minute
+    /// before it died starts the count again.
+    private func restartDelay(after serverID: UUID, upSince: ContinuousClock.Instant? = nil) -> Duration {
+        let failures = state.withLock { state in
+            if let upSince, ContinuousClock.now - upSince > .seconds(60) { state.failuresInARow[serverID] = 0 }
+            state.failuresInARow[serverID, default: 0] += 1
+            return state.failuresInARow[serverID]!
+        }
+        return Backoff.delay(failedAttempt: failures, base: .milliseconds(500), cap: configuration.restartBackoffMax)
     }
 
     private static func startFailure(_ error: any Error, server: ServerDescriptor) -> MCPSessionError {
@@ -205,7 +309,7 @@ public final class SessionPool: Service, Sendable {
             return MCPSessionError(.startFailed, "server '\(server.name)' failed to start: \(error)")
         }
         switch error.code {
-        case .startFailed, .unsupportedProtocolVersion:
+        case .startFailed, .unsupportedProtocolVersion, .misconfigured:
             return error
         case .disconnected:
             return MCPSessionError(.startFailed, error.message.replacingOccurrences(of: "' exited", with: "' exited during initialize"))

@@ -1,10 +1,22 @@
 import Foundation
 import Synchronization
 
-/// What happened to a claimed execution: an outcome to write, or a hand-back to the queue.
+/// What happened to a claimed execution: an outcome to write, a retry to schedule, or a
+/// hand-back to the queue.
 enum Completion: Sendable {
     case finished(ExecutionOutcome)
+    case retry(RetryRequest)
     case release(UUID)
+}
+
+/// An execution to run again later.
+struct RetryRequest: Sendable {
+    var id: UUID
+    var after: Duration
+    /// Why this attempt did not finish it.
+    var error: String
+    /// False for a wait that is not an attempt (an open circuit).
+    var countsAsAttempt: Bool
 }
 
 /// Collects completions from many execution tasks for one writer that flushes them in batches:

@@ -1,9 +1,14 @@
 import Foundation
 import Logging
 
-/// Runs one claimed execution: checks the row, calls the tool, and says how it ended.
+/// Runs one claimed execution: checks the row, respects the server's circuit breaker, calls
+/// the tool, and says how it ended — finished, to be retried later, or handed back.
 struct ExecutionRunner: Sendable {
     let pool: SessionPool
+    let breakers: CircuitBreakers
+    let retryPolicy: RetryPolicy
+    /// How long an execution may wait for an open circuit before it fails.
+    let maxCircuitWait: Duration
     let logger: Logger
     /// Called just before `tools/call` is handed to the server's session (benchmark hook).
     let onCallStarted: (@Sendable (UUID) -> Void)?
@@ -14,32 +19,59 @@ struct ExecutionRunner: Sendable {
         let started = ContinuousClock.now
         func finish(_ status: ExecutionStatus, output: String? = nil, error: String? = nil) -> Completion {
             let elapsed = ContinuousClock.now - started
-            let milliseconds = Int(elapsed.components.seconds) * 1000 + Int(elapsed.components.attoseconds / 1_000_000_000_000_000)
             return .finished(ExecutionOutcome(
                 id: execution.id, status: status, outputJSON: output, errorMessage: error,
-                completedAt: Date(), durationMilliseconds: milliseconds))
+                completedAt: Date(), durationMilliseconds: Int(Backoff.milliseconds(elapsed))))
         }
 
         if let problem = Self.validate(execution) { return finish(.error, error: problem) }
 
+        let server = execution.server
+        if case .rejected(let until) = breakers.permit(server) {
+            let reason = breakers.openReason(of: server.id) ?? "too many failures"
+            let message = "the circuit of server '\(server.name)' is open (\(reason))"
+            let waitedSoFar = Date().timeIntervalSince(execution.enqueuedAt)
+            if waitedSoFar + Double(Backoff.milliseconds(until - .now)) / 1000 > Double(Backoff.milliseconds(maxCircuitWait)) / 1000 {
+                return finish(.error, error: message + "; gave up waiting for it to close")
+            }
+            return .retry(RetryRequest(id: execution.id, after: until - .now, error: message, countsAsAttempt: false))
+        }
+
+        var requestSent = false
         do {
-            let session = try await pool.session(for: execution.server)
+            let session = try await pool.session(for: server)
             onCallStarted?(execution.id)
+            requestSent = true
             let result = try await session.connection.callTool(
                 name: execution.toolName,
                 argumentsJSON: execution.argumentsJSON,
                 progressToken: execution.id.uuidString.lowercased(),
                 timeout: .seconds(execution.timeoutSeconds))
+            breakers.recordSuccess(server)
             if result.isError { return finish(.error, output: result.resultJSON, error: result.errorText) }
             return finish(.success, output: result.resultJSON)
         } catch let error as MCPSessionError {
-            switch error.code {
-            case _ where releaseOnDisconnect() && error.code != .timeout && error.code != .remoteError:
+            if releaseOnDisconnect() && error.code != .timeout && error.code != .remoteError {
                 return .release(execution.id)
-            case .timeout:
-                return finish(.timeout, error: "tool '\(execution.toolName)' did not answer within \(execution.timeoutSeconds) s")
-            default:
-                return finish(.error, error: error.message)
+            }
+            if RetryPolicy.countsAgainstServer(error) {
+                breakers.recordFailure(server, reason: error.message)
+            } else if error.code == .remoteError {
+                breakers.recordSuccess(server)  // it answered
+            }
+            let message = error.code == .timeout
+                ? "tool '\(execution.toolName)' did not answer within \(execution.timeoutSeconds) s" : error.message
+            switch retryPolicy.decide(
+                after: error, attempt: execution.attempt, maxAttempts: execution.maxAttempts,
+                idempotent: execution.idempotent, requestSent: requestSent)
+            {
+            case .retry(let delay):
+                logger.info("retrying", metadata: [
+                    "execution": "\(execution.id)", "attempt": "\(execution.attempt)", "retry_in": "\(delay)", "error": "\(message)",
+                ])
+                return .retry(RetryRequest(id: execution.id, after: delay, error: message, countsAsAttempt: true))
+            case .giveUp:
+                return finish(error.code == .timeout ? .timeout : .error, error: message)
             }
         } catch {
             return finish(.error, error: "\(error)")

@@ -24,6 +24,9 @@ public final class QueueWorker: Service, Sendable {
         public var pollInterval: Duration = .seconds(5)
         public var leaseDuration: Duration = .seconds(300)
         public var shutdownGrace: Duration = .seconds(30)
+        public var maxInFlightPerServer: Int = 32
+        public var circuitBreaker = DaemonConfiguration.CircuitBreakerOptions()
+        public var retry = DaemonConfiguration.RetryOptions()
 
         public init(workerID: String) {
             self.workerID = workerID
@@ -37,6 +40,9 @@ public final class QueueWorker: Service, Sendable {
             pollInterval = daemon.pollInterval
             leaseDuration = daemon.leaseDuration
             shutdownGrace = daemon.shutdownGrace
+            maxInFlightPerServer = daemon.maxInFlightPerServer
+            circuitBreaker = daemon.circuitBreaker
+            retry = daemon.retry
         }
     }
 
@@ -46,6 +52,14 @@ public final class QueueWorker: Service, Sendable {
     let runner: ExecutionRunner
     let logger: Logger
     let gate: DispatchGate
+    let breakers: CircuitBreakers
+    /// Wakes the claim loop when a retry becomes due.
+    private let retryAlarm = Alarm()
+    /// Circuit state changes to record on the server rows, in order.
+    private let circuitChanges: AsyncStream<(ServerDescriptor, CircuitBreakers.Breaker.Transition)>
+    private let circuitChangesContinuation: AsyncStream<(ServerDescriptor, CircuitBreakers.Breaker.Transition)>.Continuation
+    /// Calls in flight per server, for `maxInFlightPerServer`.
+    private let inFlightPerServer = Mutex<[UUID: Int]>([:])
     private let releasing = Atomic<Bool>(false)
     private let counters = Mutex(Statistics())
 
@@ -73,7 +87,19 @@ public final class QueueWorker: Service, Sendable {
         self.configuration = configuration
         self.store = QueueStore(database: database, workerID: configuration.workerID, logger: logger)
         self.pool = pool
-        self.runner = ExecutionRunner(pool: pool, logger: logger, onCallStarted: onCallStarted)
+        let (changes, changesContinuation) = AsyncStream<(ServerDescriptor, CircuitBreakers.Breaker.Transition)>.makeStream()
+        self.circuitChanges = changes
+        self.circuitChangesContinuation = changesContinuation
+        let breakers = CircuitBreakers(configuration: .init(configuration.circuitBreaker)) { server, transition in
+            changesContinuation.yield((server, transition))
+        }
+        self.breakers = breakers
+        self.runner = ExecutionRunner(
+            pool: pool, breakers: breakers,
+            retryPolicy: RetryPolicy(
+                defaultMaxAttempts: configuration.retry.maxAttempts, baseDelay: configuration.retry.baseDelay,
+                maxDelay: configuration.retry.maxDelay),
+            maxCircuitWait: configuration.circuitBreaker.maxWait, logger: logger, onCallStarted: onCallStarted)
         self.logger = logger
         self.gate = DispatchGate(
             capacity: configuration.maxConcurrency,
@@ -95,6 +121,8 @@ public final class QueueWorker: Service, Sendable {
                 writerDone.signal()
             }
             group.addTask { await self.runMaintenance() }
+            group.addTask { await self.retryAlarm.run { self.gate.signalWork() } }
+            group.addTask { await self.recordCircuitChanges() }
 
             await withGracefulShutdownHandler {
                 await self.claimLoop(group: &group, completions: completions)
@@ -116,6 +144,7 @@ public final class QueueWorker: Service, Sendable {
             }
             completions.finish()
             await writerDone.wait()
+            circuitChangesContinuation.finish()
             group.cancelAll()
         }
         logger.info("queue worker stopped")
@@ -127,7 +156,7 @@ public final class QueueWorker: Service, Sendable {
             let limit = min(free, configuration.claimBatchSize)
             let claimed: [ClaimedExecution]
             do {
-                claimed = try await store.claim(limit: limit, lease: configuration.leaseDuration)
+                claimed = try await store.claim(limit: limit, lease: configuration.leaseDuration, excludingServers: saturatedServers())
                 if failures > 0 { logger.info("claiming works again") }
                 failures = 0
             } catch {
@@ -143,10 +172,17 @@ public final class QueueWorker: Service, Sendable {
                 $0.claims += 1
                 $0.claimedExecutions += claimed.count
             }
+            inFlightPerServer.withLock { counts in
+                for execution in claimed { counts[execution.server.id, default: 0] += 1 }
+            }
             for execution in claimed {
                 logger.debug("claimed", metadata: ["execution": "\(execution.id)", "tool": "\(execution.toolName)", "server": "\(execution.server.name)"])
                 group.addTask {
                     let completion = await self.runner.run(execution) { self.releasing.load(ordering: .relaxed) }
+                    self.inFlightPerServer.withLock { counts in
+                        counts[execution.server.id, default: 1] -= 1
+                        if counts[execution.server.id] == 0 { counts[execution.server.id] = nil }
+                    }
                     completions.submit(completion)
                 }
             }
@@ -164,15 +200,19 @@ public final class QueueWorker: Service, Sendable {
                 batch += completions.takeAvailable(max: configuration.completionBatchSize - batch.count)
             }
             var outcomes: [ExecutionOutcome] = []
+            var retries: [RetryRequest] = []
             var releases: [UUID] = []
             for completion in batch {
                 switch completion {
                 case .finished(let outcome): outcomes.append(outcome)
+                case .retry(let retry): retries.append(retry)
                 case .release(let id): releases.append(id)
                 }
             }
             await persist("write outcomes", attempts: 20) { try await self.store.complete(outcomes) }
+            await persist("schedule retries", attempts: 20) { try await self.store.retry(retries) }
             await persist("hand back executions", attempts: 5) { try await self.store.release(releases) }
+            if let soonest = retries.map(\.after).min() { retryAlarm.schedule(at: .now.advanced(by: soonest)) }
             for outcome in outcomes {
                 logger.debug(
                     "execution \(outcome.status.rawValue)",
@@ -202,6 +242,37 @@ public final class QueueWorker: Service, Sendable {
             }
         }
         logger.critical("gave up trying to \(what); the leases will expire and the executions can be recovered")
+    }
+
+    /// Servers at their in-flight cap.
+    private func saturatedServers() -> [UUID] {
+        inFlightPerServer.withLock { counts in
+            counts.compactMap { $0.value >= configuration.maxInFlightPerServer ? $0.key : nil }
+        }
+    }
+
+    /// Logs circuit breaker state changes and records them on the server rows.
+    private func recordCircuitChanges() async {
+        for await (server, transition) in circuitChanges {
+            let state: String
+            var reason: String?
+            switch transition {
+            case .opened(let until, let why):
+                state = "open"
+                reason = why
+                logger.warning("circuit opened", metadata: ["server": "\(server.name)", "reason": "\(why)", "retry_after": "\(until - .now)"])
+            case .halfOpened:
+                state = "half_open"
+                logger.info("circuit half-open: sending a trial call", metadata: ["server": "\(server.name)"])
+            case .closed:
+                state = "closed"
+                logger.info("circuit closed", metadata: ["server": "\(server.name)"])
+            }
+            await persist("record the circuit state", attempts: 3) {
+                for try await _ in try await self.store.database.execute(
+                    RecordCircuitStatement(serverID: server.id, state: state, reason: reason), logger: self.logger) {}
+            }
+        }
     }
 
     /// Periodic upkeep, every `pollInterval` (or a third of the lease, if shorter): the

@@ -10,7 +10,11 @@ enum Backoff {
     static func delay(failedAttempt: Int, base: Duration = .milliseconds(100), cap: Duration = .seconds(5)) -> Duration {
         let exponent = min(max(failedAttempt - 1, 0), 20)
         let bound = min(base * (1 << exponent), cap)
-        let milliseconds = Double(bound.components.seconds) * 1000 + Double(bound.components.attoseconds) / 1e15
+        let milliseconds = milliseconds(bound)
         return .milliseconds(Int64(Double.random(in: (milliseconds / 2)...milliseconds)))
+    }
+
+    static func milliseconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
     }
 }

@@ -50,6 +50,8 @@ struct CircuitBreaker<Instant: InstantProtocol>: Sendable where Instant.Duration
 
     let configuration: Configuration
     private(set) var state: State = .closed
+    /// Why the circuit last opened.
+    private(set) var openReason: String?
     private var consecutiveFailures = 0
     /// Outcomes in the current window, in ten buckets so memory stays small at any call rate.
     private var buckets: [(start: Instant, calls: Int, failures: Int)] = []
@@ -115,6 +117,7 @@ struct CircuitBreaker<Instant: InstantProtocol>: Sendable where Instant.Duration
     private mutating func open(now: Instant, reason: String) -> Transition {
         let until = now.advanced(by: configuration.coolDown)
         state = .open(until: until)
+        openReason = reason
         consecutiveFailures = 0
         buckets.removeAll()
         return .opened(until: until, reason: reason)

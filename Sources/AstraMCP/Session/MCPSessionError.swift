@@ -7,7 +7,7 @@ public struct MCPSessionError: Error, Sendable, CustomStringConvertible {
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         enum Base: String, Sendable {
             case timeout, disconnected, startFailed, protocolError, unsupportedProtocolVersion
-            case remoteError, cancelled, messageTooLarge
+            case remoteError, cancelled, messageTooLarge, misconfigured
         }
         let base: Base
         public var description: String { base.rawValue }
@@ -26,6 +26,9 @@ public struct MCPSessionError: Error, Sendable, CustomStringConvertible {
         public static let remoteError = Code(base: .remoteError)
         /// The caller cancelled the request.
         public static let cancelled = Code(base: .cancelled)
+        /// The server's configuration cannot work (bad config, command not found): waiting or
+        /// retrying will not help.
+        public static let misconfigured = Code(base: .misconfigured)
         /// A message exceeded the configured size limit.
         public static let messageTooLarge = Code(base: .messageTooLarge)
     }

@@ -31,6 +31,15 @@ public struct ClaimedExecution: Sendable {
     public var toolRemoved: Bool
     public var timeoutSeconds: Int
     public var server: ServerDescriptor
+    /// This attempt's number (1 for the first).
+    public var attempt: Int
+    /// The tool's own attempt limit (`mcp_tools.max_attempts`), if set.
+    public var maxAttempts: Int?
+    /// Whether a request that reached the server may be sent again: the operator's
+    /// `is_idempotent`, else the tool's `idempotentHint` or `readOnlyHint` annotation.
+    public var idempotent: Bool
+    /// When the execution was enqueued.
+    public var enqueuedAt: Date
 }
 
 /// The terminal statuses an execution can end in.

@@ -13,11 +13,11 @@ struct ClaimExecutionsStatement: PostgresPreparedStatement {
             SET lease_owner = $1, lease_expires_at = now() + make_interval(secs => $3), attempt = q.attempt + 1
             WHERE q.execution_id IN (
                 SELECT execution_id FROM mcp_execution_queue
-                WHERE lease_owner IS NULL AND available_at <= now()
+                WHERE lease_owner IS NULL AND available_at <= now() AND server_id <> ALL($4::uuid[])
                 ORDER BY priority DESC, available_at
                 LIMIT $2
                 FOR UPDATE SKIP LOCKED)
-            RETURNING q.execution_id, q.attempt
+            RETURNING q.execution_id, q.attempt, q.enqueued_at
         ), started AS (
             UPDATE mcp_tool_executions e
             SET status = 'running', started_at = now(), attempts = c.attempt
@@ -27,8 +27,12 @@ struct ClaimExecutionsStatement: PostgresPreparedStatement {
         )
         SELECT s.id, s.server_id, s.input_parameters::text, t.tool_name,
                coalesce(t.is_enabled, true) AND t.removed_at IS NULL, t.removed_at IS NOT NULL,
-               coalesce(t.timeout_seconds, 30), srv.name, srv.server_type, coalesce(srv.is_active, true), srv.config::text
+               coalesce(t.timeout_seconds, 30), srv.name, srv.server_type, coalesce(srv.is_active, true), srv.config::text,
+               c.attempt, t.max_attempts,
+               coalesce(t.is_idempotent, t.annotations->'idempotentHint' = 'true' OR t.annotations->'readOnlyHint' = 'true', false),
+               c.enqueued_at
         FROM started s
+        JOIN claimed c ON c.execution_id = s.id
         JOIN mcp_tools t ON t.id = s.tool_id
         JOIN mcp_servers srv ON srv.id = s.server_id
         """
@@ -37,18 +41,22 @@ struct ClaimExecutionsStatement: PostgresPreparedStatement {
     var owner: String
     var limit: Int
     var leaseSeconds: Double
+    /// Servers already at their in-flight cap: their executions wait.
+    var saturatedServers: [UUID]
 
     func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 3)
+        var bindings = PostgresBindings(capacity: 4)
         bindings.append(owner)
         bindings.append(limit)
         bindings.append(leaseSeconds)
+        bindings.append(saturatedServers)
         return bindings
     }
 
     func decodeRow(_ row: PostgresRow) throws -> ClaimedExecution {
-        let (id, serverID, arguments, toolName, toolEnabled, toolRemoved, timeout, serverName, serverType, serverActive, config) =
-            try row.decode((UUID, UUID, String, String, Bool, Bool, Int32, String, String, Bool, String).self)
+        let (id, serverID, arguments, toolName, toolEnabled, toolRemoved, timeout, serverName, serverType, serverActive, config,
+             attempt, maxAttempts, idempotent, enqueuedAt) =
+            try row.decode((UUID, UUID, String, String, Bool, Bool, Int32, String, String, Bool, String, Int32, Int32?, Bool, Date).self)
         return ClaimedExecution(
             id: id,
             argumentsJSON: arguments,
@@ -56,7 +64,11 @@ struct ClaimExecutionsStatement: PostgresPreparedStatement {
             toolEnabled: toolEnabled,
             toolRemoved: toolRemoved,
             timeoutSeconds: Int(timeout),
-            server: ServerDescriptor(id: serverID, name: serverName, serverType: serverType, isActive: serverActive, configJSON: config)
+            server: ServerDescriptor(id: serverID, name: serverName, serverType: serverType, isActive: serverActive, configJSON: config),
+            attempt: Int(attempt),
+            maxAttempts: maxAttempts.map(Int.init),
+            idempotent: idempotent,
+            enqueuedAt: enqueuedAt
         )
     }
 }
@@ -72,7 +84,13 @@ struct CompleteExecutionsStatement: PostgresPreparedStatement {
         ), finished AS (
             UPDATE mcp_tool_executions e
             SET status = o.status, output_result = NULLIF(o.output, '')::jsonb,
-                error_message = NULLIF(o.error_message, ''), completed_at = o.completed_at,
+                error_message = CASE
+                    WHEN o.status <> 'success' AND EXISTS (SELECT 1 FROM mcp_execution_attempts a WHERE a.execution_id = o.id)
+                    THEN (SELECT string_agg('attempt ' || a.attempt || ': ' || a.error_message, '; ' ORDER BY a.attempt)
+                          FROM mcp_execution_attempts a WHERE a.execution_id = o.id)
+                         || '; attempt ' || q.attempt || ': ' || coalesce(NULLIF(o.error_message, ''), o.status)
+                    ELSE NULLIF(o.error_message, '') END,
+                completed_at = o.completed_at,
                 duration_ms = o.duration_ms::int
             FROM outcome o
             JOIN mcp_execution_queue q ON q.execution_id = o.id AND q.lease_owner = $1
@@ -119,6 +137,17 @@ struct CompleteExecutionsStatement: PostgresPreparedStatement {
     }
 }
 
+/// The end of every statement that hands executions back: the `released` queue rows' executions
+/// become `pending` again and the workers are told there is work.
+private let handBackReleased = """
+    , reset AS (
+        UPDATE mcp_tool_executions e SET status = 'pending'
+        FROM released r WHERE e.id = r.execution_id
+        RETURNING e.id
+    )
+    SELECT count(*)::int, (SELECT pg_notify('astra_mcpd_pending', '') FROM reset HAVING count(*) > 0) IS NULL FROM reset
+    """
+
 /// Hands executions back to the queue (graceful shutdown): another worker may claim them.
 struct ReleaseExecutionsStatement: PostgresPreparedStatement {
     static let sql = """
@@ -127,13 +156,8 @@ struct ReleaseExecutionsStatement: PostgresPreparedStatement {
             SET lease_owner = NULL, lease_expires_at = NULL
             WHERE lease_owner = $1 AND execution_id = ANY($2::uuid[])
             RETURNING execution_id
-        ), reset AS (
-            UPDATE mcp_tool_executions e SET status = 'pending'
-            FROM released r WHERE e.id = r.execution_id
-            RETURNING e.id
         )
-        SELECT count(*)::int, (SELECT pg_notify('astra_mcpd_pending', '') FROM reset HAVING count(*) > 0) IS NULL FROM reset
-        """
+        """ + handBackReleased
     typealias Row = Int32
 
     var owner: String
@@ -183,13 +207,8 @@ struct RecoverExpiredLeasesStatement: PostgresPreparedStatement {
             UPDATE mcp_execution_queue q SET lease_owner = NULL, lease_expires_at = NULL
             FROM expired x WHERE q.execution_id = x.execution_id
             RETURNING q.execution_id
-        ), reset AS (
-            UPDATE mcp_tool_executions e SET status = 'pending'
-            FROM released r WHERE e.id = r.execution_id
-            RETURNING e.id
         )
-        SELECT count(*)::int, (SELECT pg_notify('astra_mcpd_pending', '') FROM reset HAVING count(*) > 0) IS NULL FROM reset
-        """
+        """ + handBackReleased
     typealias Row = Int32
 
     func makeBindings() throws -> PostgresBindings { PostgresBindings() }
@@ -197,4 +216,45 @@ struct RecoverExpiredLeasesStatement: PostgresPreparedStatement {
     func decodeRow(_ row: PostgresRow) throws -> Int32 {
         try row.decode((Int32, Bool?).self).0
     }
+}
+
+/// Schedules executions to run again: their queue rows are unleased and become claimable after
+/// the delay, each attempt's cause is kept in `mcp_execution_attempts`, and the executions are
+/// `pending` again. A wait that is not an attempt (an open circuit) does not use one up.
+struct RetryExecutionsStatement: PostgresPreparedStatement {
+    static let sql = """
+        WITH retry AS (
+            SELECT * FROM unnest($2::uuid[], $3::float8[], $4::text[], $5::bool[]) AS r(id, delay_seconds, error, counts)
+        ), requeued AS (
+            UPDATE mcp_execution_queue q
+            SET lease_owner = NULL, lease_expires_at = NULL, last_error = r.error,
+                available_at = now() + make_interval(secs => r.delay_seconds),
+                attempt = q.attempt - CASE WHEN r.counts THEN 0 ELSE 1 END
+            FROM retry r
+            WHERE q.execution_id = r.id AND q.lease_owner = $1
+            RETURNING q.execution_id, q.attempt, r.error, r.counts
+        ), history AS (
+            INSERT INTO mcp_execution_attempts (execution_id, attempt, error_message)
+            SELECT execution_id, attempt, error FROM requeued WHERE counts
+            ON CONFLICT (execution_id, attempt) DO UPDATE SET error_message = EXCLUDED.error_message, ended_at = now()
+        )
+        UPDATE mcp_tool_executions e SET status = 'pending'
+        FROM requeued r WHERE e.id = r.execution_id
+        """
+    typealias Row = ()
+
+    var owner: String
+    var retries: [RetryRequest]
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 5)
+        bindings.append(owner)
+        bindings.append(retries.map(\.id))
+        bindings.append(retries.map { Backoff.milliseconds($0.after) / 1000 })
+        bindings.append(retries.map(\.error))
+        bindings.append(retries.map(\.countsAsAttempt))
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws {}
 }

@@ -8,8 +8,9 @@ struct QueueStore: Sendable {
     let workerID: String
     let logger: Logger
 
-    func claim(limit: Int, lease: Duration) async throws -> [ClaimedExecution] {
-        let statement = ClaimExecutionsStatement(owner: workerID, limit: limit, leaseSeconds: Double(lease.components.seconds))
+    func claim(limit: Int, lease: Duration, excludingServers saturated: [UUID]) async throws -> [ClaimedExecution] {
+        let statement = ClaimExecutionsStatement(
+            owner: workerID, limit: limit, leaseSeconds: Double(lease.components.seconds), saturatedServers: saturated)
         var claimed: [ClaimedExecution] = []
         claimed.reserveCapacity(limit)
         for try await row in try await database.execute(statement, logger: logger) { claimed.append(row) }
@@ -36,6 +37,11 @@ struct QueueStore: Sendable {
 
     private func write(_ outcomes: [ExecutionOutcome]) async throws {
         for try await _ in try await database.execute(CompleteExecutionsStatement(owner: workerID, outcomes: outcomes), logger: logger) {}
+    }
+
+    func retry(_ retries: [RetryRequest]) async throws {
+        guard !retries.isEmpty else { return }
+        for try await _ in try await database.execute(RetryExecutionsStatement(owner: workerID, retries: retries), logger: logger) {}
     }
 
     func release(_ ids: [UUID]) async throws {

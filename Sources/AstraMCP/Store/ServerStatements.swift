@@ -55,7 +55,8 @@ struct RecordConnectionStatement: PostgresPreparedStatement {
         UPDATE mcp_servers
         SET connection_status = $2,
             last_connected_at = CASE WHEN $2 = 'connected' THEN now() ELSE last_connected_at END,
-            last_error = $3
+            last_error = $3,
+            last_synced_at = CASE WHEN $2 = 'connected' THEN now() ELSE last_synced_at END
         WHERE id = $1
         """
     typealias Row = ()
@@ -79,7 +80,7 @@ struct RecordConnectionStatement: PostgresPreparedStatement {
 struct ActiveServersStatement: PostgresPreparedStatement {
     static let sql = """
         SELECT id, name, server_type, coalesce(is_active, true), config::text FROM mcp_servers
-        WHERE coalesce(is_active, true) AND ($1::text IS NULL OR name = $1 OR id::text = $1)
+        WHERE is_active IS NOT FALSE AND ($1::text IS NULL OR name = $1 OR id::text = $1)
         ORDER BY name
         """
     typealias Row = ServerDescriptor
@@ -93,7 +94,6 @@ struct ActiveServersStatement: PostgresPreparedStatement {
     }
 
     func decodeRow(_ row: PostgresRow) throws -> ServerDescriptor {
-        let (id, name, type, active, config) = try row.decode((UUID, String, String, Bool, String).self)
-        return ServerDescriptor(id: id, name: name, serverType: type, isActive: active, configJSON: config)
+        try ServerDescriptor(row)
     }
 }

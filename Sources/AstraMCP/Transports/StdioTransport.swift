@@ -43,7 +43,7 @@ struct StdioTransport: Sendable {
             }
             logger.debug("server process ended", metadata: ["server": "\(serverName)", "status": "\(result.terminationStatus)"])
         } catch {
-            connection.close(MCPSessionError(.startFailed, "cannot start '\(config.command)': \(Self.describe(error))\(stderrTail.messageSuffix)"))
+            connection.close(MCPSessionError(.misconfigured, "cannot start '\(config.command)': \(Self.describe(error))\(stderrTail.messageSuffix)"))
         }
         connection.close(MCPSessionError(.disconnected, "server '\(serverName)' exited\(stderrTail.messageSuffix)"))
     }

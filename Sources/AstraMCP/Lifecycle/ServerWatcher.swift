@@ -1,0 +1,86 @@
+import Foundation
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+
+/// Brings changes to `mcp_servers` to the session pool within moments: a trigger notifies
+/// `astra_mcpd_servers` with the id of every inserted, deleted or reconfigured row, and the
+/// watcher stops sessions whose server was deactivated, deleted or given a new config (the next
+/// call starts a fresh one). A periodic reconcile is the backstop for lost notifications.
+public struct ServerWatcher: Service {
+    let database: PostgresClient
+    let pool: SessionPool
+    let syncScheduler: ToolSyncScheduler?
+    let reconcileInterval: Duration
+    let eagerConnect: Bool
+    let logger: Logger
+
+    public init(
+        database: PostgresClient, pool: SessionPool, syncScheduler: ToolSyncScheduler?, reconcileInterval: Duration,
+        eagerConnect: Bool, logger: Logger
+    ) {
+        self.database = database
+        self.pool = pool
+        self.syncScheduler = syncScheduler
+        self.reconcileInterval = reconcileInterval
+        self.eagerConnect = eagerConnect
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let (changes, changesContinuation) = AsyncStream<String?>.makeStream()
+        let listener = ChannelListener(channel: ChannelListener.serverChanges, database: database, logger: logger) { payload in
+            changesContinuation.yield(payload)
+        }
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                try? await listener.run()
+                changesContinuation.finish()
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: reconcileInterval)
+                    changesContinuation.yield(nil)
+                }
+            }
+            for await change in changes.cancelOnGracefulShutdown() {
+                if let change, let id = UUID(uuidString: change) {
+                    await serverChanged(id, group: &group)
+                } else {
+                    await reconcile(group: &group)
+                }
+            }
+            group.cancelAll()
+        }
+    }
+
+    private func serverChanged(_ id: UUID, group: inout DiscardingTaskGroup) async {
+        do {
+            let server = try await database.execute(ServerByIDStatement(id: id), logger: logger).collectAll().first
+            guard let server, server.isActive else {
+                pool.retire(serverID: id, reason: server == nil ? "server deleted" : "server deactivated")
+                return
+            }
+            pool.reconcile(only: server)
+            syncScheduler?.wakeUp()
+            if eagerConnect { group.addTask { _ = try? await pool.session(for: server) } }
+        } catch {
+            logger.error("could not read a changed server", metadata: ["server_id": "\(id)", "error": "\(String(reflecting: error))"])
+        }
+    }
+
+    private func reconcile(group: inout DiscardingTaskGroup) async {
+        do {
+            let active = try await database.execute(ActiveServersStatement(nameOrID: nil), logger: logger).collectAll()
+            pool.reconcile(active: active)
+            if eagerConnect {
+                let open = Set(pool.serverIDs)
+                for server in active where !open.contains(server.id) {
+                    group.addTask { _ = try? await pool.session(for: server) }
+                }
+            }
+        } catch {
+            logger.error("could not reconcile the session pool", metadata: ["error": "\(String(reflecting: error))"])
+        }
+    }
+}

@@ -1,0 +1,58 @@
+import Foundation
+import Synchronization
+
+/// The circuit breaker of every server this daemon calls, with a callback for each state
+/// change (to log it and record it on the server's row).
+final class CircuitBreakers: Sendable {
+    typealias Breaker = CircuitBreaker<ContinuousClock.Instant>
+
+    private let breakers = Mutex<[UUID: Breaker]>([:])
+    let configuration: Breaker.Configuration
+    let onTransition: @Sendable (ServerDescriptor, Breaker.Transition) -> Void
+
+    init(configuration: Breaker.Configuration, onTransition: @escaping @Sendable (ServerDescriptor, Breaker.Transition) -> Void) {
+        self.configuration = configuration
+        self.onTransition = onTransition
+    }
+
+    func permit(_ server: ServerDescriptor) -> Breaker.Permission {
+        let (permission, transition) = breakers.withLock { breakers in
+            var breaker = breakers[server.id] ?? Breaker(configuration: configuration)
+            defer { breakers[server.id] = breaker }
+            return breaker.permit(now: .now)
+        }
+        if let transition { onTransition(server, transition) }
+        return permission
+    }
+
+    func recordSuccess(_ server: ServerDescriptor) {
+        let transition = breakers.withLock { breakers -> Breaker.Transition? in
+            guard var breaker = breakers[server.id] else { return nil }
+            defer { breakers[server.id] = breaker }
+            return breaker.recordSuccess(now: .now)
+        }
+        if let transition { onTransition(server, transition) }
+    }
+
+    func recordFailure(_ server: ServerDescriptor, reason: String) {
+        let transition = breakers.withLock { breakers in
+            var breaker = breakers[server.id] ?? Breaker(configuration: configuration)
+            defer { breakers[server.id] = breaker }
+            return breaker.recordFailure(now: .now, reason: reason)
+        }
+        if let transition { onTransition(server, transition) }
+    }
+
+    /// Why a server's circuit last opened, for messages.
+    func openReason(of serverID: UUID) -> String? {
+        breakers.withLock { $0[serverID]?.openReason }
+    }
+}
+
+extension CircuitBreaker.Configuration where Instant == ContinuousClock.Instant {
+    init(_ options: DaemonConfiguration.CircuitBreakerOptions) {
+        self.init(
+            failureThreshold: options.failureThreshold, failureRate: options.failureRate, minimumCalls: options.minimumCalls,
+            window: options.window, coolDown: options.coolDown, halfOpenTrialCalls: options.halfOpenCalls)
+    }
+}
