@@ -36,6 +36,7 @@ struct BenchCommand: AsyncParsableCommand {
         var configuration = try options.load()
         if options.logLevel == nil { configuration.logLevel = .warning }
         configuration.maxConcurrency = concurrency
+        configuration.maxInFlightPerServer = concurrency
         let logger = options.logger(configuration)
         let fast = fastServer ?? "python3 " + URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Tests/Fixtures/fast_server.py").path

@@ -55,6 +55,7 @@ struct ToolSyncTests {
             try await TestDaemon.with(db) { daemon in
                 var server = try await daemon.registerDemoServer("calc")
                 try await daemon.sync(server)
+                try await daemon.waitForBackgroundSyncs(server)
                 try await daemon.execute("""
                     UPDATE mcp_tools SET timeout_seconds = 7, requires_confirmation = true WHERE tool_name = 'echo';
                     """)
@@ -80,6 +81,7 @@ struct ToolSyncTests {
 
                 // A second sync does not count them as removed again.
                 #expect(try await daemon.sync(server).toolsRemoved == 0)
+                try await daemon.waitForBackgroundSyncs(server)
 
                 // Back to the demo server: the tools return with the operator's choices.
                 let demoConfig = try TestDaemon.serverConfig(command: TestPaths.demoServer, args: [], env: [:])

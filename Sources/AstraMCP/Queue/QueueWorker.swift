@@ -179,11 +179,14 @@ public final class QueueWorker: Service, Sendable {
                 logger.debug("claimed", metadata: ["execution": "\(execution.id)", "tool": "\(execution.toolName)", "server": "\(execution.server.name)"])
                 group.addTask {
                     let completion = await self.runner.run(execution) { self.releasing.load(ordering: .relaxed) }
-                    self.inFlightPerServer.withLock { counts in
-                        counts[execution.server.id, default: 1] -= 1
-                        if counts[execution.server.id] == 0 { counts[execution.server.id] = nil }
+                    let wasSaturated = self.inFlightPerServer.withLock { counts in
+                        let before = counts[execution.server.id, default: 1]
+                        counts[execution.server.id] = before > 1 ? before - 1 : nil
+                        return before >= self.configuration.maxInFlightPerServer
                     }
                     completions.submit(completion)
+                    // Claims skipped this server's executions while it was at its cap: look again.
+                    if wasSaturated { self.gate.signalWork() }
                 }
             }
         }

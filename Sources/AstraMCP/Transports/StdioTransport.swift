@@ -10,7 +10,7 @@ import Glibc
 ///
 /// The child is its own process group leader, so stopping it reaches everything it started.
 /// Reads are event-driven (Subprocess's epoll loop), never polled. The child's stderr goes to
-/// the log at debug level with the server's name and its tail is kept for error messages.
+/// the log (info level) line by line with the server's name and its tail is kept for error messages.
 struct StdioTransport: Sendable {
     var config: StdioServerConfig
     var serverName: String
@@ -87,8 +87,10 @@ struct StdioTransport: Sendable {
                     for try await chunk in execution.standardError {
                         chunk.withUnsafeBytes { bytes in
                             stderrTail.append(bytes)
-                            if logger.logLevel <= .debug {
-                                logger.debug("server stderr: \(String(decoding: bytes, as: UTF8.self))", metadata: ["server": "\(serverName)"])
+                            if logger.logLevel <= .info {
+                                for line in String(decoding: bytes, as: UTF8.self).split(whereSeparator: \.isNewline) {
+                                    logger.info("server stderr: \(line)", metadata: ["server": "\(serverName)"])
+                                }
                             }
                         }
                     }
