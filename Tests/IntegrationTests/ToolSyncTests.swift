@@ -68,7 +68,8 @@ struct ToolSyncTests {
                 server.configJSON = fastConfig
                 let shrunk = try await daemon.sync(server)
                 #expect(shrunk.toolsOffered == 1)
-                #expect(shrunk.toolsRemoved == 3)
+                // No check of `shrunk.toolsRemoved`: the sync the daemon makes after every connect
+                // may have disabled the three tools first (the rows below show the outcome).
                 var rows = try await tools(daemon, server)
                 #expect(rows.count == 4, "removed tools are kept, never deleted")
                 #expect(rows["add"].map { $0.enabled && !$0.removed && $0.timeout == 11 } == true)

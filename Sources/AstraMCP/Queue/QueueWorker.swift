@@ -232,13 +232,18 @@ public final class QueueWorker: Service, Sendable {
     }
 
     /// Retries a database write with backoff: outcomes are never dropped while the database
-    /// is briefly away.
+    /// is away. While the daemon runs it retries until it succeeds; once it is stopping, at
+    /// most `attempts` times (the leases then expire and another worker recovers the
+    /// executions).
     private func persist(_ what: String, attempts: Int, _ operation: () async throws -> Void) async {
-        for attempt in 1...attempts {
+        var attempt = 0
+        while true {
+            attempt += 1
             do {
                 try await operation()
                 return
             } catch {
+                if gate.isClosed && attempt >= attempts { break }
                 let delay = Backoff.delay(failedAttempt: attempt)
                 logger.error("could not \(what); retrying", metadata: ["error": "\(String(reflecting: error))", "attempt": "\(attempt)"])
                 try? await Task.sleep(for: delay)

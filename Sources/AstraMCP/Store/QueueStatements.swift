@@ -197,11 +197,12 @@ struct RenewLeasesStatement: PostgresPreparedStatement {
 }
 
 /// Crash recovery: executions whose worker stopped renewing its lease go back to `pending`.
+/// A worker never takes back its own: it is still running them.
 struct RecoverExpiredLeasesStatement: PostgresPreparedStatement {
     static let sql = """
         WITH expired AS (
             SELECT execution_id FROM mcp_execution_queue
-            WHERE lease_owner IS NOT NULL AND lease_expires_at < now()
+            WHERE lease_owner IS NOT NULL AND lease_owner <> $1 AND lease_expires_at < now()
             FOR UPDATE SKIP LOCKED
         ), released AS (
             UPDATE mcp_execution_queue q SET lease_owner = NULL, lease_expires_at = NULL
@@ -211,7 +212,13 @@ struct RecoverExpiredLeasesStatement: PostgresPreparedStatement {
         """ + handBackReleased
     typealias Row = Int32
 
-    func makeBindings() throws -> PostgresBindings { PostgresBindings() }
+    var owner: String
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 1)
+        bindings.append(owner)
+        return bindings
+    }
 
     func decodeRow(_ row: PostgresRow) throws -> Int32 {
         try row.decode((Int32, Bool?).self).0

@@ -58,7 +58,7 @@ struct QueueStore: Sendable {
     /// Hands executions whose lease expired back to the queue; returns how many.
     func recoverExpiredLeases() async throws -> Int {
         var count: Int32 = 0
-        for try await row in try await database.execute(RecoverExpiredLeasesStatement(), logger: logger) { count = row }
+        for try await row in try await database.execute(RecoverExpiredLeasesStatement(owner: workerID), logger: logger) { count = row }
         return Int(count)
     }
 
