@@ -58,6 +58,17 @@ BEGIN
 END;
 $$;
 
-CREATE TRIGGER mcp_servers_changed
-    AFTER INSERT OR DELETE OR UPDATE OF config, is_active, server_type, sync_requested_at ON mcp_servers
+-- UPDATE OF fires whenever a listed column is assigned, even to the same value, so the WHEN
+-- clause keeps the daemon's own writes (schedules, health, circuit state) quiet.
+CREATE TRIGGER mcp_servers_added_or_deleted
+    AFTER INSERT OR DELETE ON mcp_servers
     FOR EACH ROW EXECUTE FUNCTION astra_mcpd_server_changed();
+
+CREATE TRIGGER mcp_servers_changed
+    AFTER UPDATE ON mcp_servers
+    FOR EACH ROW
+    WHEN (OLD.config IS DISTINCT FROM NEW.config
+          OR OLD.is_active IS DISTINCT FROM NEW.is_active
+          OR OLD.server_type IS DISTINCT FROM NEW.server_type
+          OR (NEW.sync_requested_at IS NOT NULL AND NEW.sync_requested_at IS DISTINCT FROM OLD.sync_requested_at))
+    EXECUTE FUNCTION astra_mcpd_server_changed();

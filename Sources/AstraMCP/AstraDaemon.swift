@@ -81,9 +81,6 @@ public struct AstraDaemon: Sendable {
         let listener = ChannelListener(channel: ChannelListener.pendingExecutions, database: database, logger: logger) { _ in
             worker.notifyWork()
         }
-        let watcher = ServerWatcher(
-            database: database, pool: pool, syncScheduler: syncScheduler, reconcileInterval: configuration.reconcileInterval,
-            eagerConnect: configuration.eagerConnect, logger: logger)
         var healthConfiguration = HealthMonitor.Configuration()
         healthConfiguration.interval = configuration.healthCheckInterval
         healthConfiguration.timeout = configuration.healthCheckTimeout
@@ -91,6 +88,9 @@ public struct AstraDaemon: Sendable {
         healthConfiguration.unhealthyAfter = configuration.unhealthyAfter
         healthConfiguration.deactivateUnhealthy = configuration.deactivateUnhealthy
         let health = HealthMonitor(configuration: healthConfiguration, database: database, pool: pool, logger: logger)
+        let watcher = ServerWatcher(
+            database: database, pool: pool, syncScheduler: syncScheduler, healthMonitor: health, reconcileInterval: configuration.reconcileInterval,
+            eagerConnect: configuration.eagerConnect, logger: logger)
         let startup = StartupService(database: database, syncOnStart: configuration.syncOnStart, logger: logger)
         return Parts(
             database: database, pool: pool, worker: worker, syncScheduler: syncScheduler,

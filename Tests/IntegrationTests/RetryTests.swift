@@ -119,12 +119,10 @@ struct RetryTests {
         }
     }
 
-    /// Known bug: after an unexpected exit the pool refuses to start the server again for the
-    /// restart backoff (0.25–0.5 s after the first exit), and each retry that falls inside that
-    /// window fails at once with "is restarting after it exited" — a failure that never reached
-    /// the server but still uses up an attempt. With retries due sooner than the backoff, an
-    /// execution whose server crashed once fails although the server is back a moment later.
-    @Test("a retry is not used up by the pool's restart backoff", .bug("ExecutionRunner: retries during the restart backoff count as attempts"))
+    /// After an unexpected exit the pool holds the server back for the restart backoff
+    /// (0.25–0.5 s after the first exit). A retry that falls inside that window reached nothing,
+    /// so it must wait out the backoff without using up an attempt.
+    @Test("a retry is not used up by the pool's restart backoff")
     func retryOutlastsRestartBackoff() async throws {
         try await FlakyServer.with { state in
             try await TestDatabase.with { db in
@@ -141,10 +139,8 @@ struct RetryTests {
                     let row = try await daemon.run("idempotent_echo", on: server, arguments: #"{"text":"later"}"#)
                     // The retry comes 0–10 ms after the failure plus a few round trips, well inside
                     // the 250–500 ms backoff — unless the machine is very busy.
-                    withKnownIssue("retries inside the restart backoff fail with 'is restarting after it exited' and use up the attempts", isIntermittent: true) {
-                        #expect(row.status == "success", "\(row.errorMessage ?? "")")
-                        #expect(state.calls("idempotent_echo") == 2)
-                    }
+                    #expect(row.status == "success", "\(row.errorMessage ?? "")")
+                    #expect(state.calls("idempotent_echo") == 2)
                 }
             }
         }

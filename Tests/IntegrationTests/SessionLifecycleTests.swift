@@ -69,12 +69,10 @@ struct SessionLifecycleTests {
         }
     }
 
-    /// Known bug: `SessionPool.session(for:)` trusts the descriptor its caller holds, so
-    /// anything still holding the row from before a deactivation — a sync requested by
-    /// list_changed or by the previous connect, a health check in flight — starts the inactive
-    /// server again, which then stays up until the next reconcile (60 s by default). Reproduced
-    /// here without timing luck by requesting that sync after the deactivation.
-    @Test("a stale sync request does not start a deactivated server again", .bug("SessionPool: stale descriptors resurrect retired servers"))
+    /// Anything still holding the row from before a deactivation — a sync requested by
+    /// list_changed or by the previous connect — must not start the inactive server again.
+    /// Reproduced without timing luck by requesting that sync after the deactivation.
+    @Test("a stale sync request does not start a deactivated server again")
     func staleRequestRestartsInactiveServer() async throws {
         try await FlakyServer.with { state in
             try await TestDatabase.with { db in
@@ -86,10 +84,8 @@ struct SessionLifecycleTests {
 
                     daemon.parts.syncScheduler.requestSync(server)  // as onSessionReady / list_changed do
                     try await Task.sleep(for: .seconds(1))
-                    withKnownIssue("the sync starts the inactive server again") {
-                        #expect(state.pids == [first])
-                        #expect(daemon.parts.pool.serverIDs.isEmpty)
-                    }
+                    #expect(state.pids == [first])
+                    #expect(daemon.parts.pool.serverIDs.isEmpty)
                 }
             }
         }

@@ -12,9 +12,13 @@ final class WakeSignal: Sendable {
 
     func signal() {
         let waiter = state.withLock { state in
-            state.signalled = true
-            defer { state.waiter = nil }
-            return state.waiter
+            // A waiting task takes the signal directly; otherwise it is kept for the next wait.
+            guard let waiter = state.waiter else {
+                state.signalled = true
+                return nil as CheckedContinuation<Void, Never>?
+            }
+            state.waiter = nil
+            return waiter
         }
         waiter?.resume()
     }
@@ -27,14 +31,17 @@ final class WakeSignal: Sendable {
             await group.next()
             group.cancelAll()
         }
-        state.withLock { $0.signalled = false }
     }
 
     private func waitForSignal() async {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let now = state.withLock { state in
-                    if state.signalled || Task.isCancelled { return true }
+                    if state.signalled {
+                        state.signalled = false  // consumed by this wait
+                        return true
+                    }
+                    if Task.isCancelled { return true }
                     state.waiter = continuation
                     return false
                 }

@@ -26,6 +26,12 @@ public struct HealthMonitor: Service {
     let database: PostgresClient
     let pool: SessionPool
     let logger: Logger
+    private let wake = WakeSignal()
+
+    /// Looks at the schedule now (a server was added or changed).
+    public func wakeUp() {
+        wake.signal()
+    }
 
     public init(configuration: Configuration, database: PostgresClient, pool: SessionPool, logger: Logger) {
         self.configuration = configuration
@@ -45,7 +51,7 @@ public struct HealthMonitor: Service {
                     ).collectAll()
                     failures = 0
                     if due.isEmpty {
-                        try await Task.sleep(for: try await timeUntilNextDue())
+                        await wake.wait(timeout: try await timeUntilNextDue())
                         continue
                     }
                     await withTaskGroup(of: Void.self) { group in

@@ -11,17 +11,19 @@ public struct ServerWatcher: Service {
     let database: PostgresClient
     let pool: SessionPool
     let syncScheduler: ToolSyncScheduler?
+    let healthMonitor: HealthMonitor?
     let reconcileInterval: Duration
     let eagerConnect: Bool
     let logger: Logger
 
     public init(
-        database: PostgresClient, pool: SessionPool, syncScheduler: ToolSyncScheduler?, reconcileInterval: Duration,
-        eagerConnect: Bool, logger: Logger
+        database: PostgresClient, pool: SessionPool, syncScheduler: ToolSyncScheduler?, healthMonitor: HealthMonitor?,
+        reconcileInterval: Duration, eagerConnect: Bool, logger: Logger
     ) {
         self.database = database
         self.pool = pool
         self.syncScheduler = syncScheduler
+        self.healthMonitor = healthMonitor
         self.reconcileInterval = reconcileInterval
         self.eagerConnect = eagerConnect
         self.logger = logger
@@ -63,6 +65,7 @@ public struct ServerWatcher: Service {
             }
             pool.reconcile(only: server)
             syncScheduler?.wakeUp()
+            healthMonitor?.wakeUp()
             if eagerConnect { group.addTask { _ = try? await pool.session(for: server) } }
         } catch {
             logger.error("could not read a changed server", metadata: ["server_id": "\(id)", "error": "\(String(reflecting: error))"])
@@ -71,8 +74,9 @@ public struct ServerWatcher: Service {
 
     private func reconcile(group: inout DiscardingTaskGroup) async {
         do {
+            let readAt = ContinuousClock.now
             let active = try await database.execute(ActiveServersStatement(nameOrID: nil), logger: logger).collectAll()
-            pool.reconcile(active: active)
+            pool.reconcile(active: active, readAt: readAt)
             if eagerConnect {
                 let open = Set(pool.serverIDs)
                 for server in active where !open.contains(server.id) {

@@ -17,7 +17,7 @@ public final class ToolSyncScheduler: Service, Sendable {
     let database: PostgresClient
     let logger: Logger
     private let wake = WakeSignal()
-    private let requested = Mutex<[UUID: ServerDescriptor]>([:])
+    private let requested = Mutex<Set<UUID>>([])
 
     public init(interval: Duration, syncer: ToolSyncer, database: PostgresClient, logger: Logger) {
         self.interval = interval
@@ -28,7 +28,7 @@ public final class ToolSyncScheduler: Service, Sendable {
 
     /// Syncs `server` soon, in this daemon (its tools changed, or its session reconnected).
     public func requestSync(_ server: ServerDescriptor) {
-        requested.withLock { $0[server.id] = server }
+        requested.withLock { _ = $0.insert(server.id) }
         wake.signal()
     }
 
@@ -42,9 +42,18 @@ public final class ToolSyncScheduler: Service, Sendable {
             var failures = 0
             while !Task.isCancelled {
                 do {
-                    var servers = self.requested.withLock { requested in
-                        defer { requested = [:] }
+                    let ids = self.requested.withLock { requested in
+                        defer { requested = [] }
                         return requested
+                    }
+                    // Requests name a server; its row is read now, so a request made before the
+                    // server was reconfigured or deactivated cannot bring the old one back.
+                    var servers: [UUID: ServerDescriptor] = [:]
+                    for id in ids {
+                        for try await server in try await self.database.execute(ServerByIDStatement(id: id), logger: self.logger)
+                        where server.isActive {
+                            servers[id] = server
+                        }
                     }
                     let due = try await self.database.execute(
                         ClaimDueSyncsStatement(limit: 16, intervalSeconds: Backoff.milliseconds(self.interval) / 1000), logger: self.logger

@@ -53,6 +53,7 @@ public final class SessionPool: Service, Sendable {
         var state: EntryState
         var stop: AsyncEvent
         var lastUsed: ContinuousClock.Instant = .now
+        let createdAt: ContinuousClock.Instant = .now
     }
 
     private struct State {
@@ -129,11 +130,15 @@ public final class SessionPool: Service, Sendable {
 
     /// Stops every session whose server is not in `active` or whose config changed.
     /// - Returns: The servers whose sessions were stopped.
+    /// - Parameter readAt: When `active` was read: sessions started since are left alone, as the
+    ///   list may predate their server.
     @discardableResult
-    public func reconcile(active: [ServerDescriptor]) -> [UUID] {
+    public func reconcile(active: [ServerDescriptor], readAt: ContinuousClock.Instant) -> [UUID] {
         let wanted = Dictionary(active.map { ($0.id, $0) }, uniquingKeysWith: { $1 })
         let stale = state.withLock { state in
-            state.entries.compactMap { id, entry in wanted[id].map(entry.runs) == true ? nil : id }
+            state.entries.compactMap { id, entry in
+                entry.createdAt >= readAt || wanted[id].map(entry.runs) == true ? nil : id
+            }
         }
         for id in stale { retire(serverID: id, reason: wanted[id] == nil ? "server is no longer active" : "server config changed") }
         return stale
@@ -207,7 +212,8 @@ public final class SessionPool: Service, Sendable {
                         entry.state = .starting(waiters)
                         state.entries[server.id] = entry
                         return .wait
-                    case .failed(let error, let until) where ContinuousClock.now < until:
+                    case .failed(var error, let until) where ContinuousClock.now < until:
+                        error.retryAfter = until - .now
                         return .fail(error)
                     default:
                         break

@@ -54,6 +54,10 @@ struct ExecutionRunner: Sendable {
             if releaseOnDisconnect() && error.code != .timeout && error.code != .remoteError {
                 return .release(execution.id)
             }
+            if let wait = error.retryAfter, !requestSent {
+                // The pool holds the server back (it is restarting): nothing was attempted.
+                return .retry(RetryRequest(id: execution.id, after: max(wait, .milliseconds(20)), error: error.message, countsAsAttempt: false))
+            }
             if RetryPolicy.countsAgainstServer(error) {
                 breakers.recordFailure(server, reason: error.message)
             } else if error.code == .remoteError {

@@ -35,10 +35,14 @@ public struct MCPSessionError: Error, Sendable, CustomStringConvertible {
 
     public var code: Code
     public var message: String
+    /// Set when the failure is a wait the pool imposes (a server restarting after it died):
+    /// nothing was attempted, and trying again after this long may work.
+    public var retryAfter: Duration?
 
-    public init(_ code: Code, _ message: String) {
+    public init(_ code: Code, _ message: String, retryAfter: Duration? = nil) {
         self.code = code
         self.message = message
+        self.retryAfter = retryAfter
     }
 
     public var description: String { message }

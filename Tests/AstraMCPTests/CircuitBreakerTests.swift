@@ -1,0 +1,97 @@
+import Testing
+
+@testable import AstraMCP
+
+/// The breaker is a pure state machine: time is passed in, so these tests never sleep.
+@Suite("Circuit breaker state machine")
+struct CircuitBreakerTests {
+    typealias Breaker = CircuitBreaker<ContinuousClock.Instant>
+    let t0 = ContinuousClock.now
+
+    func breaker(threshold: Int = 3, rate: Double = 0.5, minimumCalls: Int = 10) -> Breaker {
+        Breaker(configuration: .init(
+            failureThreshold: threshold, failureRate: rate, minimumCalls: minimumCalls,
+            window: .seconds(60), coolDown: .seconds(30), halfOpenTrialCalls: 1))
+    }
+
+    @Test("closed: calls are allowed; consecutive failures below the threshold keep it closed")
+    func staysClosed() {
+        var breaker = breaker()
+        #expect(breaker.permit(now: t0).0 == .allowed)
+        #expect(breaker.recordFailure(now: t0, reason: "x") == nil)
+        #expect(breaker.recordFailure(now: t0, reason: "x") == nil)
+        #expect(breaker.recordSuccess(now: t0) == nil)
+        #expect(breaker.recordFailure(now: t0, reason: "x") == nil)
+        #expect(breaker.state == .closed)
+    }
+
+    @Test("consecutive failures open it until the cool-down ends, and say why")
+    func opensOnConsecutiveFailures() {
+        var breaker = breaker()
+        _ = breaker.recordFailure(now: t0, reason: "refused")
+        _ = breaker.recordFailure(now: t0, reason: "refused")
+        let transition = breaker.recordFailure(now: t0, reason: "refused")
+        guard case .opened(let until, let reason) = transition else {
+            Issue.record("expected the circuit to open, got \(String(describing: transition))")
+            return
+        }
+        #expect(until == t0.advanced(by: .seconds(30)))
+        #expect(reason.contains("3 consecutive failures"))
+        #expect(breaker.permit(now: t0.advanced(by: .seconds(10))).0 == .rejected(until: until))
+    }
+
+    @Test("a failure rate over the window opens it once enough calls were made")
+    func opensOnFailureRate() {
+        var breaker = breaker(threshold: 100, rate: 0.5, minimumCalls: 10)
+        var opened = false
+        for i in 0..<10 {
+            let now = t0.advanced(by: .seconds(i))
+            if i % 2 == 1 {
+                if case .opened = breaker.recordFailure(now: now, reason: "reset") { opened = true }
+            } else {
+                _ = breaker.recordSuccess(now: now)
+            }
+        }
+        #expect(opened)
+    }
+
+    @Test("failures older than the window do not count toward the rate")
+    func windowForgets() {
+        var breaker = breaker(threshold: 100, rate: 0.5, minimumCalls: 4)
+        _ = breaker.recordFailure(now: t0, reason: "old")
+        _ = breaker.recordFailure(now: t0, reason: "old")
+        let later = t0.advanced(by: .seconds(120))
+        _ = breaker.recordSuccess(now: later)
+        _ = breaker.recordSuccess(now: later)
+        _ = breaker.recordSuccess(now: later)
+        #expect(breaker.recordFailure(now: later, reason: "new") == nil)
+        #expect(breaker.state == .closed)
+    }
+
+    @Test("after the cool-down one trial call goes through; its success closes the circuit")
+    func halfOpenThenClosed() {
+        var breaker = breaker(threshold: 1)
+        _ = breaker.recordFailure(now: t0, reason: "down")
+        let afterCoolDown = t0.advanced(by: .seconds(31))
+        let (permission, transition) = breaker.permit(now: afterCoolDown)
+        #expect(permission == .allowed)
+        #expect(transition == .halfOpened)
+        if case .rejected = breaker.permit(now: afterCoolDown).0 {} else { Issue.record("a second trial call was allowed") }
+        #expect(breaker.recordSuccess(now: afterCoolDown) == .closed)
+        #expect(breaker.state == .closed)
+    }
+
+    @Test("a failed trial call opens the circuit again")
+    func halfOpenThenOpen() {
+        var breaker = breaker(threshold: 1)
+        _ = breaker.recordFailure(now: t0, reason: "down")
+        let afterCoolDown = t0.advanced(by: .seconds(31))
+        _ = breaker.permit(now: afterCoolDown)
+        guard case .opened(let until, let reason) = breaker.recordFailure(now: afterCoolDown, reason: "still down") else {
+            Issue.record("expected the circuit to open again")
+            return
+        }
+        #expect(until == afterCoolDown.advanced(by: .seconds(30)))
+        #expect(reason.contains("trial call failed"))
+    }
+}
