@@ -1,0 +1,124 @@
+/// A parser for `text/event-stream`, following the HTML standard's event-stream rules:
+/// lines end in CRLF, LF or CR (a CRLF split across two reads is one line end); `:` starts a
+/// comment; `data` lines join with LF; `event`, `id` and `retry` set the event's type, the last
+/// event id and the reconnection time; an empty line dispatches the event, and an event with no
+/// data is dropped. A leading byte-order mark is skipped.
+///
+/// Memory is bounded while streaming, not after: a line longer than `maxLineBytes` or an
+/// event's data beyond `maxEventBytes` throws as soon as it is seen.
+struct SSEParser {
+    /// One dispatched event.
+    struct Event: Sendable, Equatable {
+        /// `message` unless an `event` field said otherwise.
+        var type: String
+        var data: String
+        /// The last event id as of this event (what `Last-Event-ID` should carry on reconnect).
+        var lastEventID: String
+    }
+
+    /// The stream broke a size limit.
+    struct TooLarge: Error, Equatable, CustomStringConvertible {
+        var limit: Int
+        var what: String
+        var description: String { "event stream \(what) exceeds \(limit) bytes" }
+    }
+
+    let maxLineBytes: Int
+    let maxEventBytes: Int
+
+    /// The last event id seen, kept across events.
+    private(set) var lastEventID = ""
+    /// The reconnection time the server asked for with `retry`, in milliseconds.
+    private(set) var retryMilliseconds: Int?
+
+    private var line: [UInt8] = []
+    private var data: [UInt8] = []
+    private var hasData = false
+    private var eventType: [UInt8] = []
+    private var afterCR = false
+    private var firstLine = true
+
+    init(maxLineBytes: Int = 1 << 20, maxEventBytes: Int = 16 << 20) {
+        self.maxLineBytes = maxLineBytes
+        self.maxEventBytes = maxEventBytes
+    }
+
+    /// Parses the next bytes; returns the events they complete.
+    mutating func feed<Bytes: Sequence<UInt8>>(_ bytes: Bytes) throws(TooLarge) -> [Event] {
+        var events: [Event] = []
+        for byte in bytes {
+            switch byte {
+            case 0x0A where afterCR:
+                afterCR = false  // the LF of a CRLF
+            case 0x0A, 0x0D:
+                afterCR = byte == 0x0D
+                if let event = try endLine() { events.append(event) }
+            default:
+                afterCR = false
+                guard line.count < maxLineBytes else { throw TooLarge(limit: maxLineBytes, what: "line") }
+                line.append(byte)
+            }
+        }
+        return events
+    }
+
+    /// The stream ended: an event not closed by an empty line is discarded, as the standard says.
+    mutating func finish() {
+        line.removeAll()
+        resetEvent()
+    }
+
+    private mutating func endLine() throws(TooLarge) -> Event? {
+        defer { line.removeAll(keepingCapacity: line.count <= 4096) }
+        var field = line[...]
+        if firstLine {
+            firstLine = false
+            if field.starts(with: [0xEF, 0xBB, 0xBF]) { field = field.dropFirst(3) }  // byte-order mark
+        }
+        if field.isEmpty { return dispatch() }
+        if field.first == UInt8(ascii: ":") { return nil }  // comment
+        let name: ArraySlice<UInt8>
+        var value: ArraySlice<UInt8>
+        if let colon = field.firstIndex(of: UInt8(ascii: ":")) {
+            name = field[..<colon]
+            value = field[(colon + 1)...]
+            if value.first == UInt8(ascii: " ") { value = value.dropFirst() }
+        } else {
+            name = field
+            value = []
+        }
+        switch String(decoding: name, as: UTF8.self) {
+        case "data":
+            guard data.count + value.count + 1 <= maxEventBytes else { throw TooLarge(limit: maxEventBytes, what: "event") }
+            if hasData { data.append(0x0A) }
+            data.append(contentsOf: value)
+            hasData = true
+        case "event":
+            eventType = Array(value)
+        case "id":
+            if !value.contains(0) { lastEventID = String(decoding: value, as: UTF8.self) }
+        case "retry":
+            if !value.isEmpty, value.allSatisfy({ (0x30...0x39).contains($0) }), let milliseconds = Int(String(decoding: value, as: UTF8.self)) {
+                retryMilliseconds = milliseconds
+            }
+        default:
+            break  // unknown fields are ignored
+        }
+        return nil
+    }
+
+    private mutating func dispatch() -> Event? {
+        defer { resetEvent() }
+        guard hasData else { return nil }
+        return Event(
+            type: eventType.isEmpty ? "message" : String(decoding: eventType, as: UTF8.self),
+            data: String(decoding: data, as: UTF8.self),
+            lastEventID: lastEventID)
+    }
+
+    private mutating func resetEvent() {
+        data.removeAll(keepingCapacity: data.count <= 1 << 16)
+        hasData = false
+        eventType.removeAll()
+    }
+}
