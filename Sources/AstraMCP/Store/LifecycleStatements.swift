@@ -4,16 +4,30 @@ import PostgresNIO
 // The SQL of the server lifecycle: scheduled checks and syncs, health and circuit state.
 // Schema: migrations/0004_server_lifecycle.sql.
 
-/// Which periodic job a server is due for.
-enum ServerJob: String, Sendable {
-    case healthCheck = "next_health_check_at"
-    case toolSync = "next_sync_at"
+/// A claim of servers due for periodic work: at most `limit`, the next run `intervalSeconds`
+/// away (spread by ±10 %). Returns the claimed servers.
+protocol DueServersClaim: PostgresPreparedStatement where Row == ServerDescriptor {
+    var limit: Int { get }
+    var intervalSeconds: Double { get }
+}
+
+extension DueServersClaim {
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 2)
+        bindings.append(limit)
+        bindings.append(intervalSeconds)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> ServerDescriptor {
+        try ServerDescriptor(row)
+    }
 }
 
 /// Claims up to `limit` servers due for a health check and schedules their next one: the
 /// next time is spread by ±10 % so checks do not bunch up. With several daemons, a server is
 /// claimed by one of them only.
-struct ClaimDueHealthChecksStatement: PostgresPreparedStatement {
+struct ClaimDueHealthChecksStatement: DueServersClaim {
     static let sql = """
         UPDATE mcp_servers s
         SET next_health_check_at = now() + make_interval(secs => $2 * (0.9 + random() * 0.2))
@@ -29,22 +43,11 @@ struct ClaimDueHealthChecksStatement: PostgresPreparedStatement {
 
     var limit: Int
     var intervalSeconds: Double
-
-    func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 2)
-        bindings.append(limit)
-        bindings.append(intervalSeconds)
-        return bindings
-    }
-
-    func decodeRow(_ row: PostgresRow) throws -> ServerDescriptor {
-        try ServerDescriptor(row)
-    }
 }
 
 /// Claims up to `limit` servers whose tool sync is due (by schedule or because the backend set
 /// `sync_requested_at`) and schedules their next one.
-struct ClaimDueSyncsStatement: PostgresPreparedStatement {
+struct ClaimDueSyncsStatement: DueServersClaim {
     static let sql = """
         UPDATE mcp_servers s
         SET next_sync_at = now() + make_interval(secs => $2 * (0.9 + random() * 0.2)), sync_requested_at = NULL
@@ -60,17 +63,6 @@ struct ClaimDueSyncsStatement: PostgresPreparedStatement {
 
     var limit: Int
     var intervalSeconds: Double
-
-    func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 2)
-        bindings.append(limit)
-        bindings.append(intervalSeconds)
-        return bindings
-    }
-
-    func decodeRow(_ row: PostgresRow) throws -> ServerDescriptor {
-        try ServerDescriptor(row)
-    }
 }
 
 /// Seconds until the next server is due for `job` (negative when overdue), or nil when there
