@@ -80,7 +80,14 @@ public struct ServerWatcher: Service {
             if eagerConnect {
                 let open = Set(pool.serverIDs)
                 for server in active where !open.contains(server.id) {
-                    group.addTask { _ = try? await pool.session(for: server) }
+                    // Read the row again: the list may predate a change, and starting the old
+                    // config would undo it.
+                    group.addTask {
+                        guard let fresh = try? await database.execute(ServerByIDStatement(id: server.id), logger: logger).collectAll().first,
+                            fresh.isActive
+                        else { return }
+                        _ = try? await pool.session(for: fresh)
+                    }
                 }
             }
         } catch {

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -44,11 +45,11 @@ public final class SessionPool: Service, Sendable {
         var generation: Int
         var configJSON: String
         /// The parsed config: the same config may come as differently spelled JSON.
-        var config: StdioServerConfig?
+        var config: TransportConfig?
 
         /// Whether `server` asks for the config this entry runs.
         func runs(_ server: ServerDescriptor) -> Bool {
-            configJSON == server.configJSON || (config != nil && (try? StdioServerConfig.parse(json: server.configJSON)) == config)
+            configJSON == server.configJSON || (config != nil && (try? TransportConfig.parse(server)) == config)
         }
         var state: EntryState
         var stop: AsyncEvent
@@ -66,7 +67,7 @@ public final class SessionPool: Service, Sendable {
 
     private struct StartRequest: Sendable {
         var server: ServerDescriptor
-        var config: StdioServerConfig
+        var config: TransportConfig
         var generation: Int
         var stop: AsyncEvent
     }
@@ -75,6 +76,9 @@ public final class SessionPool: Service, Sendable {
     let logger: Logger
     let handlersForServer: @Sendable (ServerDescriptor) -> MCPConnection.Handlers
     let onSessionReady: @Sendable (ServerDescriptor, Session) -> Void
+    /// One HTTP client for every remote server: connections are kept alive and reused.
+    /// Redirects are not followed (one to another origin would carry the session elsewhere).
+    let httpClient: HTTPClient
     private let state = Mutex(State())
     private let startRequests: AsyncStream<StartRequest>
     private let startRequestsContinuation: AsyncStream<StartRequest>.Continuation
@@ -93,6 +97,11 @@ public final class SessionPool: Service, Sendable {
         self.logger = logger
         self.handlersForServer = handlersForServer
         self.onSessionReady = onSessionReady
+        var httpConfiguration = HTTPClient.Configuration(redirectConfiguration: .disallow)
+        httpConfiguration.timeout = .init(connect: .seconds(10), read: nil)
+        // A refused connection fails at once; retries are the retry policy's to decide.
+        httpConfiguration.connectionPool.retryConnectionEstablishment = false
+        self.httpClient = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: httpConfiguration, backgroundActivityLogger: logger)
         (startRequests, startRequestsContinuation) = AsyncStream.makeStream()
     }
 
@@ -114,6 +123,7 @@ public final class SessionPool: Service, Sendable {
             }
             group.cancelAll()
         }
+        try? await httpClient.shutdown()
     }
 
     /// Stops the session of one server (its row changed, it was deactivated or deleted); the
@@ -219,12 +229,9 @@ public final class SessionPool: Service, Sendable {
                         break
                     }
                 }
-                let config: StdioServerConfig
+                let config: TransportConfig
                 do {
-                    guard server.serverType == "stdio" else {
-                        throw ConfigurationError("server type '\(server.serverType)' is not supported yet (only stdio)")
-                    }
-                    config = try StdioServerConfig.parse(json: server.configJSON)
+                    config = try TransportConfig.parse(server)
                 } catch {
                     return .fail(MCPSessionError(.misconfigured, "server '\(server.name)': \(error)"))
                 }
@@ -260,11 +267,19 @@ public final class SessionPool: Service, Sendable {
         let connection = MCPConnection(
             serverName: server.name, logger: logger, handlers: handlersForServer(server),
             maxMessageBytes: configuration.maxMessageBytes)
-        let transport = StdioTransport(
-            config: request.config, serverName: server.name, exitGrace: configuration.childExitGrace,
-            daemonEnvironment: configuration.daemonEnvironment, logger: logger)
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await transport.run(connection: connection, stop: request.stop) }
+            switch request.config {
+            case .stdio(let config):
+                let transport = StdioTransport(
+                    config: config, serverName: server.name, exitGrace: configuration.childExitGrace,
+                    daemonEnvironment: configuration.daemonEnvironment, logger: logger)
+                group.addTask { await transport.run(connection: connection, stop: request.stop) }
+            case .streamableHTTP(let config):
+                let transport = StreamableHTTPTransport(
+                    config: config, serverName: server.name, client: httpClient, logger: logger,
+                    maxMessageBytes: configuration.maxMessageBytes)
+                group.addTask { await transport.run(connection: connection, stop: request.stop) }
+            }
             do {
                 let info = try await connection.initialize(timeout: configuration.initializeTimeout)
                 logger.info(

@@ -156,6 +156,16 @@ public final class MCPConnection: Sendable {
         pending.continuation.resume(throwing: MCPSessionError(.cancelled, "request \(pending.method) cancelled"))
     }
 
+    /// Fails one pending request (its transport could not deliver it or got no reply).
+    func failRequest(id: Int, _ error: MCPSessionError) {
+        let pending = state.withLock { state in
+            let removed = state.pending.removeValue(forKey: id)
+            if removed?.deadline != nil { state.deadlinesPending -= 1 }
+            return removed
+        }
+        pending?.continuation.resume(throwing: error)
+    }
+
     // MARK: Timeouts
 
     /// Fails requests whose deadline has passed. Runs for the connection's lifetime; it sleeps

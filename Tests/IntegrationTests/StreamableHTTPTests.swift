@@ -1,0 +1,61 @@
+import Foundation
+import Testing
+
+@testable import AstraMCP
+
+/// Executions over MCP's Streamable HTTP transport, against servers from the official Python SDK.
+@Suite("Streamable HTTP servers", .timeLimit(.minutes(2)))
+struct StreamableHTTPTests {
+    @Test("calls succeed whether the server replies with SSE or with JSON", arguments: [false, true])
+    func calls(jsonResponses: Bool) async throws {
+        try await PythonHTTPServer.with(jsonResponses: jsonResponses) { http in
+            try await TestDatabase.with { db in
+                try await TestDaemon.with(db) { daemon in
+                    let server = try await daemon.registerHTTPServer("remote", url: http.url)
+                    let synced = try await daemon.sync(server)
+                    #expect(synced.toolsOffered == 2)
+                    let (ids, _) = try await daemon.runToCompletion {
+                        try await daemon.enqueueMany("add", on: server, count: 40, argumentsSQL: "jsonb_build_object('a', g, 'b', 1)")
+                    }
+                    for id in ids {
+                        let row = try await daemon.execution(id)
+                        #expect(row.status == "success", "\(row.errorMessage ?? "")")
+                    }
+                    let echo = try await daemon.run("echo", on: server, arguments: #"{"text":"over http"}"#)
+                    #expect(echo.status == "success")
+                    #expect(echo.outputJSON?.contains("over http") == true)
+                }
+            }
+        }
+    }
+
+    @Test("a server restarted mid-run: the old session 404s and the next executions still succeed")
+    func restartedServer() async throws {
+        try await PythonHTTPServer.with { http in
+            try await TestDatabase.with { db in
+                try await TestDaemon.with(db) { daemon in
+                    let server = try await daemon.registerHTTPServer("remote", url: http.url)
+                    try await daemon.sync(server)
+                    #expect(try await daemon.run("add", on: server, arguments: #"{"a":1,"b":2}"#).status == "success")
+                    http.kill()
+                    try await http.start()
+                    let after = try await daemon.run("add", on: server, arguments: #"{"a":3,"b":4}"#)
+                    #expect(after.status == "success", "\(after.errorMessage ?? "")")
+                }
+            }
+        }
+    }
+
+    @Test("an unreachable server: the execution ends as error naming the server")
+    func unreachable() async throws {
+        try await TestDatabase.with { db in
+            try await TestDaemon.with(db, configure: { $0.retry.maxAttempts = 1 }) { daemon in
+                let server = try await daemon.registerHTTPServer("nowhere", url: "http://127.0.0.1:1/mcp")
+                try await daemon.addTool("add", to: server)
+                let row = try await daemon.run("add", on: server, arguments: #"{"a":1,"b":2}"#)
+                #expect(row.status == "error")
+                #expect(row.errorMessage?.contains("nowhere") == true, "\(row.errorMessage ?? "")")
+            }
+        }
+    }
+}

@@ -1,0 +1,91 @@
+import AstraMCP
+import Foundation
+import PostgresNIO
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A Streamable HTTP MCP server from the official Python SDK (`Tests/Fixtures/http_server.py`),
+/// listening on a free port of 127.0.0.1 for one test.
+final class PythonHTTPServer: @unchecked Sendable {
+    let port: Int
+    let jsonResponses: Bool
+    private var process: Process?
+
+    var url: String { "http://127.0.0.1:\(port)/mcp" }
+
+    init(jsonResponses: Bool = false) {
+        self.port = Self.freePort()
+        self.jsonResponses = jsonResponses
+    }
+
+    /// Starts (or restarts) the server and waits until it accepts connections.
+    func start() async throws {
+        let python = TestPaths.repositoryRoot.appendingPathComponent(".venv/bin/python").path
+        try TestPaths.requireExecutable(python, hint: "run `bash scripts/setup.sh` to create the venv with the `mcp` package")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [TestPaths.repositoryRoot.appendingPathComponent("Tests/Fixtures/http_server.py").path, "\(port)"]
+            + (jsonResponses ? ["--json"] : [])
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        self.process = process
+        try await eventually(.seconds(20), "the Python MCP server to listen on port \(port)") { self.accepts() }
+    }
+
+    /// Stops the server (SIGKILL: a crash, as far as clients can tell).
+    func kill() {
+        guard let process, process.isRunning else { return }
+        Glibc.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        self.process = nil
+    }
+
+    deinit { kill() }
+
+    static func with<T: Sendable>(jsonResponses: Bool = false, _ body: (PythonHTTPServer) async throws -> T) async throws -> T {
+        let server = PythonHTTPServer(jsonResponses: jsonResponses)
+        try await server.start()
+        defer { server.kill() }
+        return try await body(server)
+    }
+
+    private func accepts() -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
+
+    private static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
+
+extension TestDaemon {
+    /// Inserts a Streamable HTTP server for the test's team.
+    func registerHTTPServer(_ name: String, url: String) async throws -> ServerDescriptor {
+        let config = "{\"url\": \"\(url)\"}"
+        let rows = try await database.query(
+            "INSERT INTO mcp_servers (team_id, name, server_type, config) VALUES (\(team), \(name), 'http', \(config)::jsonb) RETURNING id, config::text",
+            logger: logger
+        ).collect()
+        let (id, stored) = try rows[0].decode((UUID, String).self)
+        return ServerDescriptor(id: id, name: name, serverType: "http", isActive: true, configJSON: stored)
+    }
+}
