@@ -1,6 +1,8 @@
 """A Streamable HTTP MCP server from the official Python SDK, for the HTTP transport tests.
 
-usage: http_server.py PORT [--json]   (--json: answer POSTs with application/json instead of SSE)
+usage: http_server.py PORT [--json | --sse]
+  --json: Streamable HTTP answering POSTs with application/json instead of SSE
+  --sse:  the legacy HTTP+SSE transport (GET /sse, POST /messages/)
 """
 import sys
 
@@ -22,4 +24,7 @@ def echo(text: str) -> str:
     return text
 
 
-server.run(transport="streamable-http", host="127.0.0.1", port=port, json_response="--json" in sys.argv[2:])
+if "--sse" in sys.argv[2:]:
+    server.run(transport="sse", host="127.0.0.1", port=port)
+else:
+    server.run(transport="streamable-http", host="127.0.0.1", port=port, json_response="--json" in sys.argv[2:])

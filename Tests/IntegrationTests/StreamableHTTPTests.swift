@@ -6,9 +6,9 @@ import Testing
 /// Executions over MCP's Streamable HTTP transport, against servers from the official Python SDK.
 @Suite("Streamable HTTP servers", .timeLimit(.minutes(2)))
 struct StreamableHTTPTests {
-    @Test("calls succeed whether the server replies with SSE or with JSON", arguments: [false, true])
-    func calls(jsonResponses: Bool) async throws {
-        try await PythonHTTPServer.with(jsonResponses: jsonResponses) { http in
+    @Test("calls succeed whether the server replies with SSE or with JSON", arguments: [PythonHTTPServer.Mode.streamableSSE, .streamableJSON])
+    func calls(mode: PythonHTTPServer.Mode) async throws {
+        try await PythonHTTPServer.with(mode: mode) { http in
             try await TestDatabase.with { db in
                 try await TestDaemon.with(db) { daemon in
                     let server = try await daemon.registerHTTPServer("remote", url: http.url)
@@ -55,6 +55,30 @@ struct StreamableHTTPTests {
                 let row = try await daemon.run("add", on: server, arguments: #"{"a":1,"b":2}"#)
                 #expect(row.status == "error")
                 #expect(row.errorMessage?.contains("nowhere") == true, "\(row.errorMessage ?? "")")
+            }
+        }
+    }
+}
+
+/// Executions over the legacy HTTP+SSE transport, against the official Python SDK's server.
+@Suite("Legacy HTTP+SSE servers", .timeLimit(.minutes(2)))
+struct LegacySSETests {
+    @Test("calls succeed over the legacy transport: endpoint event, POSTed messages, replies on the stream")
+    func calls() async throws {
+        try await PythonHTTPServer.with(mode: .legacySSE) { http in
+            try await TestDatabase.with { db in
+                try await TestDaemon.with(db) { daemon in
+                    let server = try await daemon.registerHTTPServer("legacy", url: http.url, type: "sse")
+                    let synced = try await daemon.sync(server)
+                    #expect(synced.toolsOffered == 2)
+                    let (ids, _) = try await daemon.runToCompletion {
+                        try await daemon.enqueueMany("add", on: server, count: 20, argumentsSQL: "jsonb_build_object('a', g, 'b', 1)")
+                    }
+                    for id in ids {
+                        let row = try await daemon.execution(id)
+                        #expect(row.status == "success", "\(row.errorMessage ?? "")")
+                    }
+                }
             }
         }
     }

@@ -279,6 +279,11 @@ public final class SessionPool: Service, Sendable {
                     config: config, serverName: server.name, client: httpClient, logger: logger,
                     maxMessageBytes: configuration.maxMessageBytes)
                 group.addTask { await transport.run(connection: connection, stop: request.stop) }
+            case .legacySSE(let config):
+                let transport = LegacySSETransport(
+                    config: config, serverName: server.name, client: httpClient, logger: logger,
+                    maxMessageBytes: configuration.maxMessageBytes)
+                group.addTask { await transport.run(connection: connection, stop: request.stop) }
             }
             do {
                 let info = try await connection.initialize(timeout: configuration.initializeTimeout)

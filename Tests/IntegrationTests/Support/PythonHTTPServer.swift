@@ -9,15 +9,25 @@ import Glibc
 /// A Streamable HTTP MCP server from the official Python SDK (`Tests/Fixtures/http_server.py`),
 /// listening on a free port of 127.0.0.1 for one test.
 final class PythonHTTPServer: @unchecked Sendable {
+    /// How the server speaks.
+    enum Mode: Sendable {
+        /// Streamable HTTP, answering POSTs with SSE streams.
+        case streamableSSE
+        /// Streamable HTTP, answering POSTs with application/json.
+        case streamableJSON
+        /// The legacy HTTP+SSE transport.
+        case legacySSE
+    }
+
     let port: Int
-    let jsonResponses: Bool
+    let mode: Mode
     private var process: Process?
 
-    var url: String { "http://127.0.0.1:\(port)/mcp" }
+    var url: String { mode == .legacySSE ? "http://127.0.0.1:\(port)/sse" : "http://127.0.0.1:\(port)/mcp" }
 
-    init(jsonResponses: Bool = false) {
+    init(mode: Mode = .streamableSSE) {
         self.port = Self.freePort()
-        self.jsonResponses = jsonResponses
+        self.mode = mode
     }
 
     /// Starts (or restarts) the server and waits until it accepts connections.
@@ -27,7 +37,7 @@ final class PythonHTTPServer: @unchecked Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
         process.arguments = [TestPaths.repositoryRoot.appendingPathComponent("Tests/Fixtures/http_server.py").path, "\(port)"]
-            + (jsonResponses ? ["--json"] : [])
+            + (mode == .streamableJSON ? ["--json"] : mode == .legacySSE ? ["--sse"] : [])
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -45,8 +55,8 @@ final class PythonHTTPServer: @unchecked Sendable {
 
     deinit { kill() }
 
-    static func with<T: Sendable>(jsonResponses: Bool = false, _ body: (PythonHTTPServer) async throws -> T) async throws -> T {
-        let server = PythonHTTPServer(jsonResponses: jsonResponses)
+    static func with<T: Sendable>(mode: Mode = .streamableSSE, _ body: (PythonHTTPServer) async throws -> T) async throws -> T {
+        let server = PythonHTTPServer(mode: mode)
         try await server.start()
         defer { server.kill() }
         return try await body(server)
@@ -78,14 +88,14 @@ final class PythonHTTPServer: @unchecked Sendable {
 }
 
 extension TestDaemon {
-    /// Inserts a Streamable HTTP server for the test's team.
-    func registerHTTPServer(_ name: String, url: String) async throws -> ServerDescriptor {
+    /// Inserts a remote server (`http`: Streamable HTTP; `sse`: legacy HTTP+SSE) for the test's team.
+    func registerHTTPServer(_ name: String, url: String, type: String = "http") async throws -> ServerDescriptor {
         let config = "{\"url\": \"\(url)\"}"
         let rows = try await database.query(
-            "INSERT INTO mcp_servers (team_id, name, server_type, config) VALUES (\(team), \(name), 'http', \(config)::jsonb) RETURNING id, config::text",
+            "INSERT INTO mcp_servers (team_id, name, server_type, config) VALUES (\(team), \(name), \(type), \(config)::jsonb) RETURNING id, config::text",
             logger: logger
         ).collect()
         let (id, stored) = try rows[0].decode((UUID, String).self)
-        return ServerDescriptor(id: id, name: name, serverType: "http", isActive: true, configJSON: stored)
+        return ServerDescriptor(id: id, name: name, serverType: type, isActive: true, configJSON: stored)
     }
 }
