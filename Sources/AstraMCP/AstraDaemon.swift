@@ -51,6 +51,10 @@ public struct AstraDaemon: Sendable {
         poolConfiguration.restartBackoffMax = configuration.restartBackoffMax
         poolConfiguration.idleTimeout = configuration.sessionIdleTimeout
         let logger = self.logger
+        if let problem = (Result { try CredentialKeyring.load(directory: configuration.credentialKeysDirectory) }).failureDescription {
+            logger.notice("stored credentials are unavailable until keys are added", metadata: ["reason": "\(problem)"])
+        }
+        let credentialStore = CredentialStore(database: database, keysDirectory: configuration.credentialKeysDirectory, logger: logger)
         // The pool reports list_changed and reconnects to the sync scheduler, which needs the
         // pool itself: the box ties the knot.
         let scheduler = Box<ToolSyncScheduler>()
@@ -70,7 +74,10 @@ public struct AstraDaemon: Sendable {
                 }
                 return handlers
             },
-            onSessionReady: { server, _ in scheduler.value?.requestSync(server) })
+            onSessionReady: { server, _ in scheduler.value?.requestSync(server) },
+            credentials: { server, auth in
+                try await credentialStore.secret(serverID: server.id, serverName: server.name, credentialType: auth.credentialType)
+            })
         let syncer = ToolSyncer(database: database, pool: pool, logger: logger)
         let syncScheduler = ToolSyncScheduler(interval: configuration.toolSyncInterval, syncer: syncer, database: database, logger: logger)
         scheduler.value = syncScheduler
@@ -94,7 +101,13 @@ public struct AstraDaemon: Sendable {
         let startup = StartupService(database: database, syncOnStart: configuration.syncOnStart, logger: logger)
         return Parts(
             database: database, pool: pool, worker: worker, syncScheduler: syncScheduler,
-            services: [database, pool, worker, listener, watcher, health, syncScheduler, startup, WatchdogService()])
+            services: [
+                database, pool, worker, listener, watcher, health, syncScheduler,
+                CredentialInboxService(database: database, store: credentialStore, logger: logger) { serverID in
+                    pool.retire(serverID: serverID, reason: "its credential changed")
+                },
+                startup, WatchdogService(),
+            ])
     }
 
     /// Runs until SIGTERM or SIGINT, then drains and returns.
@@ -144,4 +157,12 @@ final class Box<Value: Sendable>: Sendable {
         set { storage.withLock { $0 = newValue } }
     }
     init() {}
+}
+
+extension Result {
+    /// The error's description, or nil on success.
+    var failureDescription: String? {
+        if case .failure(let error) = self { return "\(error)" }
+        return nil
+    }
 }

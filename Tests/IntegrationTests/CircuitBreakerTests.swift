@@ -14,7 +14,7 @@ struct CircuitBreakerTests {
             configuration.useShortLifecycleIntervals()
             configuration.healthCheckInterval = .seconds(3600)
             configuration.circuitBreaker.failureThreshold = 2
-            configuration.circuitBreaker.coolDown = .seconds(1)
+            configuration.circuitBreaker.coolDown = .seconds(3)
             configuration.circuitBreaker.maxWait = maxWait
             configuration.retry.maxAttempts = 1
         }
@@ -53,7 +53,7 @@ struct CircuitBreakerTests {
                     #expect(state.pids.count == starts, "no start was attempted while open")
 
                     try state.setDown(false)
-                    try await Task.sleep(for: .milliseconds(1200))
+                    try await Task.sleep(for: .milliseconds(3200))
                     let trial = try await daemon.run("idempotent_echo", on: server, arguments: #"{"text":"4"}"#)
                     #expect(trial.status == "success", "\(trial.errorMessage ?? "")")
                     #expect(trial.outputText == "4")

@@ -29,6 +29,7 @@ extension DaemonConfiguration {
     /// - `sync_on_start` (boolean, default true)
     /// - `max_message_bytes` (integer ≥ 1024, default 16777216)
     /// - `database_pool_size` (integer 1…100, default 8)
+    /// - `credential_keys_dir` (string, default `$CREDENTIALS_DIRECTORY` or `/etc/astra-mcpd/keys`)
     /// - `migrations_dir` (string, default: found next to the binary or in its source tree)
     /// - `health_check_interval_seconds` (number > 0, default 30)
     /// - `health_check_timeout_seconds` (number > 0, default 10)
@@ -66,6 +67,7 @@ extension DaemonConfiguration {
         "sync_on_start": { c, v in c.syncOnStart = try boolean(v) },
         "max_message_bytes": { c, v in c.maxMessageBytes = try integer(v, in: 1024...(1 << 30)) },
         "migrations_dir": { c, v in c.migrationsDirectory = v },
+        "credential_keys_dir": { c, v in c.credentialKeysDirectory = v },
         "health_check_interval_seconds": { c, v in c.healthCheckInterval = try seconds(v, allowZero: false) },
         "health_check_timeout_seconds": { c, v in c.healthCheckTimeout = try seconds(v, allowZero: false) },
         "health_check_parallelism": { c, v in c.healthCheckParallelism = try integer(v, in: 1...256) },

@@ -96,6 +96,11 @@ public struct DaemonConfiguration: Sendable {
         public var maxDelay: Duration = .seconds(60)
     }
 
+    /// The directory of the keys that encrypt stored credentials (`<key-id>.key` files).
+    /// Defaults to `$CREDENTIALS_DIRECTORY` (systemd's `LoadCredential=`), else
+    /// `/etc/astra-mcpd/keys`.
+    public var credentialKeysDirectory: String =
+        ProcessInfo.processInfo.environment["CREDENTIALS_DIRECTORY"] ?? "/etc/astra-mcpd/keys"
     /// Where the schema migrations are; nil looks in the usual places (see `Migration.bundled`).
     public var migrationsDirectory: String?
     /// The lowest level logged. Defaults to `info`.

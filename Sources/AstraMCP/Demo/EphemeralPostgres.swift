@@ -40,7 +40,7 @@ public final class EphemeralPostgres: Sendable {
             binDirectory: binDirectory, runAs: runAs)
         try await exec(runAs + ["\(binDirectory)/initdb", "-D", "\(directory)/data", "-U", "postgres", "-A", "trust", "-E", "UTF8",
                                 "--locale=C.UTF-8", "--no-sync", "--no-instructions"], cwd: directory)
-        let options = "-c listen_addresses=127.0.0.1 -c port=\(port) -c unix_socket_directories=\(directory) -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        let options = "-c listen_addresses=127.0.0.1 -c port=\(port) -c unix_socket_directories=\(directory) -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=600"
         + (statementStatistics ? " -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all" : "")
         try await exec(runAs + ["\(binDirectory)/pg_ctl", "-D", "\(directory)/data", "-l", "\(directory)/postgres.log", "-w", "-t", "60", "-s",
                                 "-o", options, "start"], cwd: directory)

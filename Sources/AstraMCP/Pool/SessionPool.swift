@@ -76,6 +76,8 @@ public final class SessionPool: Service, Sendable {
     let logger: Logger
     let handlersForServer: @Sendable (ServerDescriptor) -> MCPConnection.Handlers
     let onSessionReady: @Sendable (ServerDescriptor, Session) -> Void
+    /// Looks up the secret a remote server's `auth` asks for.
+    let credentials: @Sendable (ServerDescriptor, ServerAuth) async throws -> String
     /// One HTTP client for every remote server: connections are kept alive and reused.
     /// Redirects are not followed (one to another origin would carry the session elsewhere).
     let httpClient: HTTPClient
@@ -91,12 +93,16 @@ public final class SessionPool: Service, Sendable {
         configuration: Configuration,
         logger: Logger,
         handlersForServer: @escaping @Sendable (ServerDescriptor) -> MCPConnection.Handlers = { _ in .init() },
-        onSessionReady: @escaping @Sendable (ServerDescriptor, Session) -> Void = { _, _ in }
+        onSessionReady: @escaping @Sendable (ServerDescriptor, Session) -> Void = { _, _ in },
+        credentials: @escaping @Sendable (ServerDescriptor, ServerAuth) async throws -> String = { _, _ in
+            throw CredentialError("credentials are not available here")
+        }
     ) {
         self.configuration = configuration
         self.logger = logger
         self.handlersForServer = handlersForServer
         self.onSessionReady = onSessionReady
+        self.credentials = credentials
         var httpConfiguration = HTTPClient.Configuration(redirectConfiguration: .disallow)
         httpConfiguration.timeout = .init(connect: .seconds(10), read: nil)
         // A refused connection fails at once; retries are the retry policy's to decide.
@@ -274,16 +280,30 @@ public final class SessionPool: Service, Sendable {
                     config: config, serverName: server.name, exitGrace: configuration.childExitGrace,
                     daemonEnvironment: configuration.daemonEnvironment, logger: logger)
                 group.addTask { await transport.run(connection: connection, stop: request.stop) }
-            case .streamableHTTP(let config):
-                let transport = StreamableHTTPTransport(
-                    config: config, serverName: server.name, client: httpClient, logger: logger,
-                    maxMessageBytes: configuration.maxMessageBytes)
-                group.addTask { await transport.run(connection: connection, stop: request.stop) }
-            case .legacySSE(let config):
-                let transport = LegacySSETransport(
-                    config: config, serverName: server.name, client: httpClient, logger: logger,
-                    maxMessageBytes: configuration.maxMessageBytes)
-                group.addTask { await transport.run(connection: connection, stop: request.stop) }
+            case .streamableHTTP(let config), .legacySSE(let config):
+                var headers: [(String, String)] = []
+                var secrets: [String] = []
+                if let auth = config.auth {
+                    do {
+                        let secret = try await credentials(server, auth)
+                        headers = auth.headers(secret: secret)
+                        secrets = [secret] + headers.map(\.1)
+                    } catch {
+                        connection.close(MCPSessionError(.misconfigured, "\(error)"))
+                        break
+                    }
+                }
+                if case .legacySSE = request.config {
+                    let transport = LegacySSETransport(
+                        config: config, serverName: server.name, client: httpClient, logger: logger,
+                        maxMessageBytes: configuration.maxMessageBytes, credentialHeaders: headers, secrets: secrets)
+                    group.addTask { await transport.run(connection: connection, stop: request.stop) }
+                } else {
+                    let transport = StreamableHTTPTransport(
+                        config: config, serverName: server.name, client: httpClient, logger: logger,
+                        maxMessageBytes: configuration.maxMessageBytes, credentialHeaders: headers, secrets: secrets)
+                    group.addTask { await transport.run(connection: connection, stop: request.stop) }
+                }
             }
             do {
                 let info = try await connection.initialize(timeout: configuration.initializeTimeout)

@@ -1,8 +1,11 @@
 import Foundation
 
-/// Where a remote MCP server is, from `mcp_servers.config`: `{"url": "https://…/mcp"}`.
+/// Where a remote MCP server is, from `mcp_servers.config`:
+/// `{"url": "https://…/mcp", "auth": {…}}` (see ``ServerAuth``).
 public struct HTTPServerConfig: Sendable, Equatable {
     public var url: String
+    /// How the credential is presented, if the server needs one.
+    public var auth: ServerAuth?
 
     /// Parses the `config` column; the error says which field is wrong.
     public static func parse(json: String) throws(ConfigurationError) -> HTTPServerConfig {
@@ -14,6 +17,6 @@ public struct HTTPServerConfig: Sendable, Equatable {
         else {
             throw ConfigurationError("server config needs \"url\": an http:// or https:// URL")
         }
-        return HTTPServerConfig(url: url)
+        return HTTPServerConfig(url: url, auth: try ServerAuth.parse(object["auth"]))
     }
 }

@@ -14,6 +14,10 @@ struct LegacySSETransport: Sendable {
     var client: HTTPClient
     var logger: Logger
     var maxMessageBytes: Int
+    /// Headers that present the server's credential, sent with every request.
+    var credentialHeaders: [(String, String)] = []
+    /// Secrets to keep out of every message (a server may echo a header back).
+    var secrets: [String] = []
 
     /// Serves `connection` until the stream ends or `stop` is signalled.
     func run(connection: MCPConnection, stop: AsyncEvent) async {
@@ -50,11 +54,12 @@ struct LegacySSETransport: Sendable {
     private func readStream(connection: MCPConnection, onEndpoint: (String) -> Void) async -> MCPSessionError {
         var request = HTTPClientRequest(url: config.url)
         request.headers.add(name: "Accept", value: "text/event-stream")
+        for (name, value) in credentialHeaders { request.headers.add(name: name, value: value) }
         do {
             let response = try await client.execute(request, timeout: .seconds(30), logger: logger)
             guard response.status.code == 200 else {
                 let excerpt = (try? await response.body.collect(upTo: 2048)).map { String(buffer: $0) } ?? ""
-                return MCPSessionError(.disconnected, "server '\(serverName)' answered HTTP \(response.status.code): \(excerpt.prefix(200))")
+                return MCPSessionError(.disconnected, redacting(secrets, in: "server '\(serverName)' answered HTTP \(response.status.code): \(excerpt.prefix(200))"))
             }
             var parser = SSEParser(maxLineBytes: maxMessageBytes, maxEventBytes: maxMessageBytes)
             for try await buffer in response.body {
@@ -76,7 +81,7 @@ struct LegacySSETransport: Sendable {
         } catch let error as SSEParser.TooLarge {
             return MCPSessionError(.messageTooLarge, "server '\(serverName)': \(error)")
         } catch {
-            return MCPSessionError(.disconnected, "server '\(serverName)' could not be reached: \(error)")
+            return MCPSessionError(.disconnected, redacting(secrets, in: "server '\(serverName)' could not be reached: \(error)"))
         }
     }
 
@@ -84,6 +89,7 @@ struct LegacySSETransport: Sendable {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
+        for (name, value) in credentialHeaders { request.headers.add(name: name, value: value) }
         request.body = .bytes(ByteBuffer(bytes: body))
         let requestID: Int? = body.withUnsafeBytes { bytes in
             let scanner = JSONScanner(bytes: bytes)
@@ -95,13 +101,13 @@ struct LegacySSETransport: Sendable {
             guard (200..<300).contains(response.status.code) else {
                 let error = MCPSessionError(
                     response.status.code >= 500 ? .disconnected : .protocolError,
-                    "server '\(serverName)' answered HTTP \(response.status.code): \(String(buffer: excerpt).prefix(200))")
+                    redacting(secrets, in: "server '\(serverName)' answered HTTP \(response.status.code): \(String(buffer: excerpt).prefix(200))"))
                 if let requestID { connection.failRequest(id: requestID, error) }
                 return
             }
         } catch {
             if let requestID {
-                connection.failRequest(id: requestID, MCPSessionError(.disconnected, "server '\(serverName)' could not be reached: \(error)"))
+                connection.failRequest(id: requestID, MCPSessionError(.disconnected, redacting(secrets, in: "server '\(serverName)' could not be reached: \(error)")))
             }
         }
     }

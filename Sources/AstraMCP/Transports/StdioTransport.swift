@@ -102,7 +102,7 @@ struct StdioTransport: Sendable {
                     do {
                         _ = try await writer.write(bytes)
                     } catch {
-                        connection.close(MCPSessionError(.disconnected, "writing to server '\(serverName)' failed: \(Self.describe(error))\(stderrTail.messageSuffix)"))
+                        connection.close(MCPSessionError(.disconnected, "server '\(serverName)' exited (writing to it failed: \(Self.describe(error)))\(stderrTail.messageSuffix)"))
                         ended.signal()
                         return
                     }

@@ -20,6 +20,10 @@ struct StreamableHTTPTransport: Sendable {
     var client: HTTPClient
     var logger: Logger
     var maxMessageBytes: Int
+    /// Headers that present the server's credential, sent with every request.
+    var credentialHeaders: [(String, String)] = []
+    /// Secrets to keep out of every message (a server may echo a header back).
+    var secrets: [String] = []
     /// How long to wait for the response head of a POST.
     var requestTimeout: TimeAmount = .seconds(30)
 
@@ -82,13 +86,13 @@ struct StreamableHTTPTransport: Sendable {
                 let excerpt = (try? await response.body.collect(upTo: 2048)).map { String(buffer: $0) } ?? ""
                 let error = MCPSessionError(
                     response.status.code >= 500 || response.status.code == 429 ? .disconnected : .protocolError,
-                    "server '\(serverName)' answered HTTP \(response.status.code): \(excerpt.prefix(200))")
+                    redacting(secrets, in: "server '\(serverName)' answered HTTP \(response.status.code): \(excerpt.prefix(200))"))
                 if let requestID { connection.failRequest(id: requestID, error) }
             }
         } catch let error as SSEParser.TooLarge {
             if let requestID { connection.failRequest(id: requestID, MCPSessionError(.messageTooLarge, "server '\(serverName)': \(error)")) }
         } catch {
-            let failure = MCPSessionError(.disconnected, "server '\(serverName)' could not be reached: \(error)")
+            let failure = MCPSessionError(.disconnected, redacting(secrets, in: "server '\(serverName)' could not be reached: \(error)"))
             if let requestID { connection.failRequest(id: requestID, failure) }
         }
     }
@@ -110,6 +114,7 @@ struct StreamableHTTPTransport: Sendable {
         request.headers.add(name: "Accept", value: "application/json, text/event-stream")
         if let id = session.id { request.headers.add(name: "Mcp-Session-Id", value: id) }
         if let version = session.protocolVersion { request.headers.add(name: "MCP-Protocol-Version", value: version) }
+        for (name, value) in credentialHeaders { request.headers.add(name: name, value: value) }
         request.body = .bytes(ByteBuffer(bytes: body))
         return request
     }
@@ -137,6 +142,7 @@ struct StreamableHTTPTransport: Sendable {
         var request = HTTPClientRequest(url: config.url)
         request.method = .DELETE
         request.headers.add(name: "Mcp-Session-Id", value: id)
+        for (name, value) in credentialHeaders { request.headers.add(name: name, value: value) }
         _ = try? await client.execute(request, timeout: .seconds(5), logger: logger)
     }
 

@@ -21,13 +21,16 @@ final class PythonHTTPServer: @unchecked Sendable {
 
     let port: Int
     let mode: Mode
+    /// `NAME:VALUE`: the server answers 401 to requests without that header.
+    let requiredHeader: String?
     private var process: Process?
 
     var url: String { mode == .legacySSE ? "http://127.0.0.1:\(port)/sse" : "http://127.0.0.1:\(port)/mcp" }
 
-    init(mode: Mode = .streamableSSE) {
+    init(mode: Mode = .streamableSSE, requiredHeader: String? = nil) {
         self.port = Self.freePort()
         self.mode = mode
+        self.requiredHeader = requiredHeader
     }
 
     /// Starts (or restarts) the server and waits until it accepts connections.
@@ -38,6 +41,7 @@ final class PythonHTTPServer: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: python)
         process.arguments = [TestPaths.repositoryRoot.appendingPathComponent("Tests/Fixtures/http_server.py").path, "\(port)"]
             + (mode == .streamableJSON ? ["--json"] : mode == .legacySSE ? ["--sse"] : [])
+            + (requiredHeader.map { ["--require-header", $0] } ?? [])
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -55,8 +59,10 @@ final class PythonHTTPServer: @unchecked Sendable {
 
     deinit { kill() }
 
-    static func with<T: Sendable>(mode: Mode = .streamableSSE, _ body: (PythonHTTPServer) async throws -> T) async throws -> T {
-        let server = PythonHTTPServer(mode: mode)
+    static func with<T: Sendable>(
+        mode: Mode = .streamableSSE, requiredHeader: String? = nil, _ body: (PythonHTTPServer) async throws -> T
+    ) async throws -> T {
+        let server = PythonHTTPServer(mode: mode, requiredHeader: requiredHeader)
         try await server.start()
         defer { server.kill() }
         return try await body(server)

@@ -26,7 +26,7 @@ struct TestDaemon: Sendable {
         var configuration = DaemonConfiguration()
         configuration.databaseURL = testDatabase.url
         configuration.workerID = "test-\(testDatabase.name)"
-        configuration.databasePoolSize = 4
+        configuration.databasePoolSize = 6
         configuration.pollInterval = .seconds(1)
         configuration.shutdownGrace = .seconds(5)
         configuration.initializeTimeout = .seconds(30)

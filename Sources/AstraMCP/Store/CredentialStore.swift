@@ -1,0 +1,107 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Reads and writes `mcp_server_credentials`, encrypting with the ``CredentialKeyring``.
+public struct CredentialStore: Sendable {
+    let database: PostgresClient
+    let keys: Keys
+    let logger: Logger
+
+    enum Keys: Sendable {
+        case fixed(CredentialKeyring)
+        /// Read from the directory at each use, so a key added for a rotation is known at once
+        /// (sessions start rarely; the files are tiny).
+        case directory(String)
+    }
+
+    /// A store that encrypts with `keyring`.
+    public init(database: PostgresClient, keyring: CredentialKeyring, logger: Logger) {
+        self.database = database
+        self.keys = .fixed(keyring)
+        self.logger = logger
+    }
+
+    /// A store that reads its keys from `keysDirectory` whenever it needs them.
+    public init(database: PostgresClient, keysDirectory: String, logger: Logger) {
+        self.database = database
+        self.keys = .directory(keysDirectory)
+        self.logger = logger
+    }
+
+    private func requireKeyring() throws(CredentialError) -> CredentialKeyring {
+        switch keys {
+        case .fixed(let keyring): return keyring
+        case .directory(let directory): return try CredentialKeyring.load(directory: directory)
+        }
+    }
+
+    /// The secret of a server's credential; records that it was used.
+    public func secret(serverID: UUID, serverName: String, credentialType: String) async throws -> String {
+        let keyring = try requireKeyring()
+        let rows = try await database.query("""
+            UPDATE mcp_server_credentials SET last_used_at = now()
+            WHERE server_id = \(serverID) AND credential_type = \(credentialType)
+            RETURNING encrypted_value, expires_at IS NOT NULL AND expires_at <= now()
+            """, logger: logger).decode((String, Bool).self).collectAll()
+        guard let (sealed, expired) = rows.first else {
+            throw CredentialError("server '\(serverName)' needs a '\(credentialType)' credential, and none is stored")
+        }
+        if expired { throw CredentialError("the '\(credentialType)' credential of server '\(serverName)' has expired") }
+        return try keyring.open(sealed, serverID: serverID, credentialType: credentialType)
+    }
+
+    /// Stores (or replaces) a secret, encrypted.
+    public func store(secret: String, serverID: UUID, credentialType: String, expiresAt: Date? = nil) async throws {
+        let sealed = try requireKeyring().seal(secret, serverID: serverID, credentialType: credentialType)
+        _ = try await database.query("""
+            INSERT INTO mcp_server_credentials (server_id, credential_type, encrypted_value, expires_at)
+            VALUES (\(serverID), \(credentialType), \(sealed), \(expiresAt))
+            ON CONFLICT (server_id, credential_type) DO UPDATE
+            SET encrypted_value = EXCLUDED.encrypted_value, expires_at = EXCLUDED.expires_at, created_at = now()
+            """, logger: logger).collect()
+    }
+
+    /// Moves every secret waiting in the inbox into `mcp_server_credentials`, encrypted, and
+    /// empties the inbox, in one transaction. Returns the servers whose credentials changed.
+    public func drainInbox() async throws -> [UUID] {
+        let keyring = try requireKeyring()
+        return try await database.withTransaction(logger: logger) { connection in
+            let posted = try await connection.query(
+                "DELETE FROM mcp_server_credential_inbox RETURNING server_id, credential_type, secret, expires_at",
+                logger: logger
+            ).decode((UUID, String, String, Date?).self).collectAll()
+            for (serverID, type, secret, expiresAt) in posted {
+                let sealed = try keyring.seal(secret, serverID: serverID, credentialType: type)
+                _ = try await connection.query("""
+                    INSERT INTO mcp_server_credentials (server_id, credential_type, encrypted_value, expires_at)
+                    VALUES (\(serverID), \(type), \(sealed), \(expiresAt))
+                    ON CONFLICT (server_id, credential_type) DO UPDATE
+                    SET encrypted_value = EXCLUDED.encrypted_value, expires_at = EXCLUDED.expires_at, created_at = now()
+                    """, logger: logger).collect()
+            }
+            return posted.map(\.0)
+        }
+    }
+
+    /// Re-encrypts every stored credential under the newest key, in one transaction.
+    /// Returns how many were re-encrypted.
+    public func rotate() async throws -> Int {
+        let keyring = try requireKeyring()
+        return try await database.withTransaction(logger: logger) { connection in
+            let rows = try await connection.query(
+                "SELECT id, server_id, credential_type, encrypted_value FROM mcp_server_credentials FOR UPDATE", logger: logger
+            ).decode((UUID, UUID, String, String).self).collectAll()
+            var count = 0
+            for (id, serverID, type, sealed) in rows where CredentialKeyring.keyID(of: sealed) != keyring.newestKeyID {
+                let secret = try keyring.open(sealed, serverID: serverID, credentialType: type)
+                let resealed = try keyring.seal(secret, serverID: serverID, credentialType: type)
+                _ = try await connection.query(
+                    "UPDATE mcp_server_credentials SET encrypted_value = \(resealed) WHERE id = \(id)", logger: logger
+                ).collect()
+                count += 1
+            }
+            return count
+        }
+    }
+}

@@ -1,0 +1,117 @@
+import ArgumentParser
+import AstraMCP
+import Foundation
+import Logging
+import PostgresNIO
+
+struct CredentialsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "credentials",
+        abstract: "Store and rotate the encrypted credentials of remote servers.",
+        discussion: """
+            Secrets are encrypted with AES-256-GCM under keys read from credential_keys_dir \
+            ($CREDENTIALS_DIRECTORY under systemd), never from the database or the config file. \
+            A backend without the key stores a secret with SQL alone: \
+            INSERT INTO mcp_server_credential_inbox (server_id, credential_type, secret) VALUES (…); \
+            the running daemon encrypts it and empties the inbox at once.
+            """,
+        subcommands: [SetCredential.self, RotateCredentials.self, NewKey.self]
+    )
+}
+
+/// Runs `body` with a running PostgreSQL pool.
+func withDatabase<T: Sendable>(
+    _ configuration: DaemonConfiguration, logger: Logger, _ body: @escaping @Sendable (PostgresClient) async throws -> T
+) async throws -> T {
+    let url = try DatabaseURL(configuration.requireDatabaseURL())
+    try await url.withConnection(logger: logger) { _ in }  // a clear error when unreachable
+    let client = PostgresClient(configuration: url.clientConfiguration(maximumConnections: 2), backgroundLogger: logger)
+    return try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask {
+            await client.run()
+            return nil
+        }
+        group.addTask { try await body(client) }
+        while let result = try await group.next() {
+            if let result {
+                group.cancelAll()
+                return result
+            }
+        }
+        throw CancellationError()
+    }
+}
+
+struct SetCredential: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "set", abstract: "Store a server's secret, read from standard input (one line; never from an argument).")
+
+    @OptionGroup var options: CommonOptions
+
+    @Argument(help: "The server's name or id.")
+    var server: String
+
+    @Argument(help: "The credential type: api_key, oauth_token, basic_auth or custom.")
+    var type: String
+
+    func run() async throws {
+        let configuration = try options.load()
+        let logger = options.logger(configuration)
+        guard ["api_key", "oauth_token", "basic_auth", "custom"].contains(type) else {
+            CommonOptions.fail("unknown credential type '\(type)' (api_key, oauth_token, basic_auth, custom)", code: 2)
+        }
+        guard let line = readLine(strippingNewline: true), !line.isEmpty else {
+            CommonOptions.fail("no secret on standard input", code: 2)
+        }
+        let (server, type) = (self.server, self.type)
+        await runReportingErrors {
+            let keyring = try CredentialKeyring.load(directory: configuration.credentialKeysDirectory)
+            try await withDatabase(configuration, logger: logger) { database in
+                let rows = try await database.query(
+                    "SELECT id FROM mcp_servers WHERE name = \(server) OR id::text = \(server)", logger: logger
+                ).collect()
+                guard let row = rows.first, rows.count == 1 else {
+                    throw CredentialError(rows.isEmpty ? "no server named '\(server)'" : "'\(server)' names several servers: use its id")
+                }
+                let serverID = try row.decode(UUID.self)
+                try await CredentialStore(database: database, keyring: keyring, logger: logger)
+                    .store(secret: line, serverID: serverID, credentialType: type)
+            }
+            print("stored the \(type) credential of '\(server)' (encrypted with key \(keyring.newestKeyID))")
+        }
+    }
+}
+
+struct RotateCredentials: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rotate", abstract: "Re-encrypt every stored credential under the newest key.")
+
+    @OptionGroup var options: CommonOptions
+
+    func run() async throws {
+        let configuration = try options.load()
+        let logger = options.logger(configuration)
+        await runReportingErrors {
+            let keyring = try CredentialKeyring.load(directory: configuration.credentialKeysDirectory)
+            let count = try await withDatabase(configuration, logger: logger) { database in
+                try await CredentialStore(database: database, keyring: keyring, logger: logger).rotate()
+            }
+            print("re-encrypted \(count) credential(s) with key \(keyring.newestKeyID)")
+        }
+    }
+}
+
+struct NewKey: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "new-key", abstract: "Create a new random key in credential_keys_dir; it becomes the newest.")
+
+    @OptionGroup var options: CommonOptions
+
+    func run() async throws {
+        let configuration = try options.load()
+        await runReportingErrors {
+            let id = try CredentialKeyring.generateKey(in: configuration.credentialKeysDirectory)
+            print("created key \(id) in \(configuration.credentialKeysDirectory)")
+        }
+    }
+}
