@@ -88,3 +88,31 @@ struct HealthMonitorTests {
         }
     }
 }
+
+/// Health of a remote server over Streamable HTTP.
+@Suite("Health of HTTP servers", .timeLimit(.minutes(2)))
+struct HTTPHealthTests {
+    @Test("an HTTP server killed mid-run goes to error within two intervals, and back to connected after it restarts")
+    func killedAndRestarted() async throws {
+        try await PythonHTTPServer.with { http in
+            try await TestDatabase.with { db in
+                try await TestDaemon.with(db, configure: { $0.useShortLifecycleIntervals(); $0.healthCheckInterval = .seconds(1) }) { daemon in
+                    let server = try await daemon.registerHTTPServer("remote", url: http.url)
+                    try await daemon.waitForServer(server, "connection_status", "connected") { $0 == "connected" }
+
+                    http.kill()
+                    let killed = ContinuousClock.now
+                    try await daemon.waitForServer(server, "connection_status", within: .seconds(6), "error after the kill") { $0 == "error" }
+                    #expect(ContinuousClock.now - killed < .seconds(3) + .seconds(2), "within two intervals (and a little slack)")
+                    let lastError = try await daemon.serverColumn("last_error", of: server) ?? ""
+                    #expect(lastError.contains("remote"), "\(lastError)")
+
+                    try await http.start()
+                    try await daemon.waitForServer(server, "connection_status", within: .seconds(10), "connected again") { $0 == "connected" }
+                    #expect(try await daemon.serverColumn("failing_since", of: server) == nil)
+                    #expect(try await daemon.run("add", on: server, arguments: #"{"a":1,"b":1}"#).status == "success")
+                }
+            }
+        }
+    }
+}
