@@ -83,3 +83,45 @@ struct LegacySSETests {
         }
     }
 }
+
+/// A server whose streams misbehave: every failure ends the execution with a clear error, and the
+/// session stays usable for the next call.
+@Suite("Misbehaving HTTP servers", .timeLimit(.minutes(2)))
+struct MisbehavingHTTPTests {
+    func run(_ tool: String, timeoutSeconds: Int = 15, expect check: @escaping @Sendable (ExecutionRow) -> Void) async throws {
+        try await PythonHTTPServer.with(mode: .misbehaving) { http in
+            try await TestDatabase.with { db in
+                try await TestDaemon.with(db, configure: { $0.maxMessageBytes = 1 << 20; $0.retry.maxAttempts = 1 }) { daemon in
+                    let server = try await daemon.registerHTTPServer("odd", url: http.url)
+                    try await daemon.sync(server)
+                    try await daemon.execute("UPDATE mcp_tools SET timeout_seconds = \(timeoutSeconds) WHERE server_id = '\(server.id)'")
+                    check(try await daemon.run(tool, on: server, arguments: "{}"))
+                    #expect(try await daemon.run("ok", on: server, arguments: "{}").status == "success", "the next call still works")
+                }
+            }
+        }
+    }
+
+    @Test("an event over the size limit fails the call while streaming")
+    func oversizedEvent() async throws {
+        try await run("oversized") { row in
+            #expect(row.status == "error")
+            #expect(row.errorMessage?.contains("exceeds") == true, "\(row.errorMessage ?? "")")
+        }
+    }
+
+    @Test("a response that never finishes ends as timeout")
+    func neverFinishes() async throws {
+        try await run("forever", timeoutSeconds: 1) { row in
+            #expect(row.status == "timeout", "\(row.errorMessage ?? "")")
+        }
+    }
+
+    @Test("a stream cut mid-response ends the call with an error")
+    func cutStream() async throws {
+        try await run("cut") { row in
+            #expect(row.status == "error", "\(row.errorMessage ?? "")")
+            #expect(row.errorMessage?.contains("odd") == true, "\(row.errorMessage ?? "")")
+        }
+    }
+}

@@ -45,19 +45,36 @@ struct SSEParser {
 
     /// Parses the next bytes; returns the events they complete.
     mutating func feed<Bytes: Sequence<UInt8>>(_ bytes: Bytes) throws(TooLarge) -> [Event] {
+        let chunk = Array(bytes)
         var events: [Event] = []
-        for byte in bytes {
-            switch byte {
-            case 0x0A where afterCR:
-                afterCR = false  // the LF of a CRLF
-            case 0x0A, 0x0D:
-                afterCR = byte == 0x0D
-                if let event = try endLine() { events.append(event) }
-            default:
+        var start = 0
+        // Lines are found with one scan for CR or LF and copied in slices, not byte by byte.
+        while start < chunk.count {
+            if afterCR {
                 afterCR = false
-                guard line.count < maxLineBytes else { throw TooLarge(limit: maxLineBytes, what: "line") }
-                line.append(byte)
+                if chunk[start] == 0x0A {  // the LF of a CRLF split between reads
+                    start += 1
+                    continue
+                }
             }
+            guard let end = chunk[start...].firstIndex(where: { $0 == 0x0A || $0 == 0x0D }) else {
+                guard line.count + (chunk.count - start) <= maxLineBytes else { throw TooLarge(limit: maxLineBytes, what: "line") }
+                line.append(contentsOf: chunk[start...])
+                break
+            }
+            guard line.count + (end - start) <= maxLineBytes else { throw TooLarge(limit: maxLineBytes, what: "line") }
+            line.append(contentsOf: chunk[start..<end])
+            if chunk[end] == 0x0D {
+                if end + 1 < chunk.count {
+                    start = chunk[end + 1] == 0x0A ? end + 2 : end + 1
+                } else {
+                    afterCR = true
+                    start = end + 1
+                }
+            } else {
+                start = end + 1
+            }
+            if let event = try endLine() { events.append(event) }
         }
         return events
     }

@@ -75,6 +75,11 @@ struct StreamableHTTPTransport: Sendable {
                     let bytes = try await response.body.collect(upTo: maxMessageBytes)
                     deliver(Array(bytes.readableBytesView), to: connection, session: session, isInitialize: isInitialize)
                 }
+                // The reply is over; a request it did not answer never will be (a no-op if it was).
+                if let requestID {
+                    connection.failRequest(
+                        id: requestID, MCPSessionError(.disconnected, "server '\(serverName)' ended its reply without answering"))
+                }
             case 202:
                 _ = try await response.body.collect(upTo: 64 << 10)
             case 404 where session.id != nil && mayRenewSession && !isInitialize:

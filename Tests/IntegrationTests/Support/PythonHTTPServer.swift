@@ -17,6 +17,8 @@ final class PythonHTTPServer: @unchecked Sendable {
         case streamableJSON
         /// The legacy HTTP+SSE transport.
         case legacySSE
+        /// `misbehaving_http_server.py`: oversized events, endless and cut streams.
+        case misbehaving
     }
 
     let port: Int
@@ -39,7 +41,8 @@ final class PythonHTTPServer: @unchecked Sendable {
         try TestPaths.requireExecutable(python, hint: "run `bash scripts/setup.sh` to create the venv with the `mcp` package")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [TestPaths.repositoryRoot.appendingPathComponent("Tests/Fixtures/http_server.py").path, "\(port)"]
+        let script = mode == .misbehaving ? "Tests/Fixtures/misbehaving_http_server.py" : "Tests/Fixtures/http_server.py"
+        process.arguments = [TestPaths.repositoryRoot.appendingPathComponent(script).path, "\(port)"]
             + (mode == .streamableJSON ? ["--json"] : mode == .legacySSE ? ["--sse"] : [])
             + (requiredHeader.map { ["--require-header", $0] } ?? [])
         process.standardOutput = FileHandle.nullDevice
