@@ -8,7 +8,7 @@ import Synchronization
 /// a GET opens the server's event stream, whose `endpoint` event names where to POST messages
 /// (accepted only on the stream's own origin); every reply arrives on the stream as a `message`
 /// event. When the stream ends the connection closes, and the pool reconnects with backoff.
-struct LegacySSETransport: Sendable {
+struct LegacySSETransport: HTTPTransport {
     var config: HTTPServerConfig
     var serverName: String
     var client: HTTPClient
@@ -59,7 +59,10 @@ struct LegacySSETransport: Sendable {
             let response = try await client.execute(request, timeout: .seconds(30), logger: logger)
             guard response.status.code == 200 else {
                 let excerpt = (try? await response.body.collect(upTo: 2048)).map { String(buffer: $0) } ?? ""
-                return MCPSessionError(.disconnected, redacting(secrets, in: "server '\(serverName)' answered HTTP \(response.status.code): \(excerpt.prefix(200))"))
+                // Without its stream the session cannot work at all: whatever the status, it is down.
+                var error = statusError(response.status.code, excerpt: excerpt)
+                error.code = .disconnected
+                return error
             }
             var parser = SSEParser(maxLineBytes: maxMessageBytes, maxEventBytes: maxMessageBytes)
             for try await buffer in response.body {
@@ -81,7 +84,7 @@ struct LegacySSETransport: Sendable {
         } catch let error as SSEParser.TooLarge {
             return MCPSessionError(.messageTooLarge, "server '\(serverName)': \(error)")
         } catch {
-            return MCPSessionError(.disconnected, redacting(secrets, in: "server '\(serverName)' could not be reached: \(error)"))
+            return unreachable(error)
         }
     }
 
@@ -91,24 +94,16 @@ struct LegacySSETransport: Sendable {
         request.headers.add(name: "Content-Type", value: "application/json")
         for (name, value) in credentialHeaders { request.headers.add(name: name, value: value) }
         request.body = .bytes(ByteBuffer(bytes: body))
-        let requestID: Int? = body.withUnsafeBytes { bytes in
-            let scanner = JSONScanner(bytes: bytes)
-            return (try? scanner.members())?.first { $0.key == "id" }.flatMap { scanner.integer($0.value) }
-        }
+        let requestID = Self.describe(body).id
         do {
             let response = try await client.execute(request, timeout: .seconds(30), logger: logger)
             let excerpt = try await response.body.collect(upTo: 64 << 10)
             guard (200..<300).contains(response.status.code) else {
-                let error = MCPSessionError(
-                    response.status.code >= 500 ? .disconnected : .protocolError,
-                    redacting(secrets, in: "server '\(serverName)' answered HTTP \(response.status.code): \(String(buffer: excerpt).prefix(200))"))
-                if let requestID { connection.failRequest(id: requestID, error) }
+                if let requestID { connection.failRequest(id: requestID, statusError(response.status.code, excerpt: String(buffer: excerpt))) }
                 return
             }
         } catch {
-            if let requestID {
-                connection.failRequest(id: requestID, MCPSessionError(.disconnected, redacting(secrets, in: "server '\(serverName)' could not be reached: \(error)")))
-            }
+            if let requestID { connection.failRequest(id: requestID, unreachable(error)) }
         }
     }
 

@@ -14,7 +14,7 @@ import Synchronization
 ///
 /// Each POST runs in its own task, so a long tool call does not hold up the others; sizes are
 /// capped while streaming.
-struct StreamableHTTPTransport: Sendable {
+struct StreamableHTTPTransport: HTTPTransport {
     var config: HTTPServerConfig
     var serverName: String
     var client: HTTPClient
@@ -89,16 +89,12 @@ struct StreamableHTTPTransport: Sendable {
                 await post(body, connection: connection, session: session, mayRenewSession: false)
             default:
                 let excerpt = (try? await response.body.collect(upTo: 2048)).map { String(buffer: $0) } ?? ""
-                let error = MCPSessionError(
-                    response.status.code >= 500 || response.status.code == 429 ? .disconnected : .protocolError,
-                    redacting(secrets, in: "server '\(serverName)' answered HTTP \(response.status.code): \(excerpt.prefix(200))"))
-                if let requestID { connection.failRequest(id: requestID, error) }
+                if let requestID { connection.failRequest(id: requestID, statusError(response.status.code, excerpt: excerpt)) }
             }
         } catch let error as SSEParser.TooLarge {
             if let requestID { connection.failRequest(id: requestID, MCPSessionError(.messageTooLarge, "server '\(serverName)': \(error)")) }
         } catch {
-            let failure = MCPSessionError(.disconnected, redacting(secrets, in: "server '\(serverName)' could not be reached: \(error)"))
-            if let requestID { connection.failRequest(id: requestID, failure) }
+            if let requestID { connection.failRequest(id: requestID, unreachable(error)) }
         }
     }
 
@@ -149,21 +145,6 @@ struct StreamableHTTPTransport: Sendable {
         request.headers.add(name: "Mcp-Session-Id", value: id)
         for (name, value) in credentialHeaders { request.headers.add(name: name, value: value) }
         _ = try? await client.execute(request, timeout: .seconds(5), logger: logger)
-    }
-
-    /// The integer id of an outgoing request, and whether it is `initialize`.
-    private static func describe(_ body: [UInt8]) -> (Int?, Bool) {
-        body.withUnsafeBytes { bytes in
-            let scanner = JSONScanner(bytes: bytes)
-            guard let members = try? scanner.members() else { return (nil, false) }
-            var id: Int?
-            var isInitialize = false
-            for member in members {
-                if member.key == "id" { id = scanner.integer(member.value) }
-                if member.key == "method" { isInitialize = scanner.string(member.value) == "initialize" }
-            }
-            return (id, isInitialize)
-        }
     }
 
     /// `result.protocolVersion` of an initialize response.

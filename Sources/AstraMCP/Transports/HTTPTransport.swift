@@ -1,0 +1,36 @@
+/// What the HTTP transports share: how they name a failure and find the request a message is.
+protocol HTTPTransport: Sendable {
+    var serverName: String { get }
+    /// Secrets to keep out of every message (a server may echo a header back).
+    var secrets: [String] { get }
+}
+
+extension HTTPTransport {
+    /// A non-success HTTP status: 5xx and 429 are the server being unavailable (transient),
+    /// anything else a protocol problem. The body excerpt is redacted.
+    func statusError(_ status: UInt, excerpt: String) -> MCPSessionError {
+        MCPSessionError(
+            status >= 500 || status == 429 ? .disconnected : .protocolError,
+            redacting(secrets, in: "server '\(serverName)' answered HTTP \(status): \(excerpt.prefix(200))"))
+    }
+
+    /// The server could not be reached, or the connection broke.
+    func unreachable(_ error: any Error) -> MCPSessionError {
+        MCPSessionError(.disconnected, redacting(secrets, in: "server '\(serverName)' could not be reached: \(error)"))
+    }
+
+    /// The integer id of an outgoing JSON-RPC request, and whether it is `initialize`.
+    static func describe(_ body: [UInt8]) -> (id: Int?, isInitialize: Bool) {
+        body.withUnsafeBytes { bytes in
+            let scanner = JSONScanner(bytes: bytes)
+            guard let members = try? scanner.members() else { return (nil, false) }
+            var id: Int?
+            var isInitialize = false
+            for member in members {
+                if member.key == "id" { id = scanner.integer(member.value) }
+                if member.key == "method" { isInitialize = scanner.string(member.value) == "initialize" }
+            }
+            return (id, isInitialize)
+        }
+    }
+}
