@@ -22,7 +22,7 @@ struct StreamableHTTPTests {
                         #expect(row.status == "success", "\(row.errorMessage ?? "")")
                     }
                     let echo = try await daemon.run("echo", on: server, arguments: #"{"text":"over http"}"#)
-                    #expect(echo.status == "success")
+                    #expect(echo.status == "success", "\(echo.errorMessage ?? "")")
                     #expect(echo.outputJSON?.contains("over http") == true)
                 }
             }

@@ -93,7 +93,7 @@ public struct HealthMonitor: Service {
                 }
                 if deactivated {
                     logger.error("server deactivated: unhealthy for too long", metadata: ["server": "\(server.name)"])
-                    pool.retire(serverID: server.id, reason: "deactivated as unhealthy")
+                    pool.retire(serverID: server.id, reason: "deactivated as unhealthy", deactivated: true)
                 }
             }
         } catch {

@@ -60,7 +60,7 @@ public struct ServerWatcher: Service {
         do {
             let server = try await database.execute(ServerByIDStatement(id: id), logger: logger).collectAll().first
             guard let server, server.isActive else {
-                pool.retire(serverID: id, reason: server == nil ? "server deleted" : "server deactivated")
+                pool.retire(serverID: id, reason: server == nil ? "server deleted" : "server deactivated", deactivated: true)
                 return
             }
             pool.reconcile(only: server)

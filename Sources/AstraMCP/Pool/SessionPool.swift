@@ -61,6 +61,9 @@ public final class SessionPool: Service, Sendable {
         var entries: [UUID: Entry] = [:]
         /// Start failures and unexpected exits in a row, per server, for the restart backoff.
         var failuresInARow: [UUID: Int] = [:]
+        /// Servers deactivated or deleted: no session starts for them, whatever row a caller
+        /// still holds from before, until a change notification says they are active again.
+        var inactive: [UUID: ContinuousClock.Instant] = [:]
         var nextGeneration = 0
         var shuttingDown = false
     }
@@ -133,9 +136,13 @@ public final class SessionPool: Service, Sendable {
     }
 
     /// Stops the session of one server (its row changed, it was deactivated or deleted); the
-    /// next call for it starts a new one.
-    public func retire(serverID: UUID, reason: String) {
-        guard let entry = state.withLock({ state in state.entries.removeValue(forKey: serverID) }) else { return }
+    /// next call for it starts a new one — unless `deactivated`, which refuses new sessions until
+    /// ``reconcile(only:)`` sees the server active again.
+    public func retire(serverID: UUID, reason: String, deactivated: Bool = false) {
+        guard let entry = state.withLock({ state in
+            if deactivated { state.inactive[serverID] = .now }
+            return state.entries.removeValue(forKey: serverID)
+        }) else { return }
         logger.info("stopping server session", metadata: ["server_id": "\(serverID)", "reason": "\(reason)"])
         entry.stop.signal()
         if case .starting(let waiters) = entry.state {
@@ -152,7 +159,9 @@ public final class SessionPool: Service, Sendable {
     public func reconcile(active: [ServerDescriptor], readAt: ContinuousClock.Instant) -> [UUID] {
         let wanted = Dictionary(active.map { ($0.id, $0) }, uniquingKeysWith: { $1 })
         let stale = state.withLock { state in
-            state.entries.compactMap { id, entry in
+            // Active in a list read after it was deactivated: it was reactivated.
+            state.inactive = state.inactive.filter { id, since in wanted[id] == nil || since >= readAt }
+            return state.entries.compactMap { id, entry in
                 entry.createdAt >= readAt || wanted[id].map(entry.runs) == true ? nil : id
             }
         }
@@ -162,7 +171,10 @@ public final class SessionPool: Service, Sendable {
 
     /// Stops `server`'s session if it runs with another config.
     public func reconcile(only server: ServerDescriptor) {
-        let changed = state.withLock { $0.entries[server.id].map { !$0.runs(server) } ?? false }
+        let changed = state.withLock { state in
+            if server.isActive { state.inactive[server.id] = nil }
+            return state.entries[server.id].map { !$0.runs(server) } ?? false
+        }
         if changed { retire(serverID: server.id, reason: "server config changed") }
     }
 
@@ -219,6 +231,9 @@ public final class SessionPool: Service, Sendable {
             var start: StartRequest?
             let decision: Decision = state.withLock { state in
                 if state.shuttingDown { return .fail(MCPSessionError(.disconnected, "astra-mcpd is shutting down")) }
+                if state.inactive[server.id] != nil {
+                    return .fail(MCPSessionError(.misconfigured, "server '\(server.name)' is inactive"))
+                }
                 if var entry = state.entries[server.id], entry.runs(server) {
                     switch entry.state {
                     case .ready(let session) where !session.connection.isClosed:
