@@ -10,7 +10,8 @@ import UnixSignals
 ///
 /// Services start in this order and shut down in reverse: the PostgreSQL pool (needed until
 /// the very end to write outcomes), the session pool (its children outlive the worker's drain),
-/// the queue worker, the LISTEN loop, the startup sync and the systemd watchdog.
+/// the queue worker, the lifecycle services, the LISTEN connection that wakes them, the startup
+/// sync and the systemd watchdog.
 public struct AstraDaemon: Sendable {
     public let configuration: DaemonConfiguration
     public let logger: Logger
@@ -50,6 +51,7 @@ public struct AstraDaemon: Sendable {
         poolConfiguration.maxMessageBytes = configuration.maxMessageBytes
         poolConfiguration.restartBackoffMax = configuration.restartBackoffMax
         poolConfiguration.idleTimeout = configuration.sessionIdleTimeout
+        poolConfiguration.sessionsPerServer = configuration.sessionsPerServer
         let logger = self.logger
         if let problem = (Result { try CredentialKeyring.load(directory: configuration.credentialKeysDirectory) }).failureDescription {
             logger.notice("stored credentials are unavailable until keys are added", metadata: ["reason": "\(problem)"])
@@ -85,9 +87,6 @@ public struct AstraDaemon: Sendable {
         let worker = QueueWorker(
             configuration: QueueWorker.Configuration(configuration), database: database, pool: pool, logger: logger,
             onCallStarted: onCallStarted)
-        let listener = ChannelListener(channel: ChannelListener.pendingExecutions, database: database, logger: logger) { _ in
-            worker.notifyWork()
-        }
         var healthConfiguration = HealthMonitor.Configuration()
         healthConfiguration.interval = configuration.healthCheckInterval
         healthConfiguration.timeout = configuration.healthCheckTimeout
@@ -98,14 +97,22 @@ public struct AstraDaemon: Sendable {
         let watcher = ServerWatcher(
             database: database, pool: pool, syncScheduler: syncScheduler, healthMonitor: health, reconcileInterval: configuration.reconcileInterval,
             eagerConnect: configuration.eagerConnect, logger: logger)
+        let inbox = CredentialInboxService(database: database, store: credentialStore, logger: logger) { serverID in
+            pool.retire(serverID: serverID, reason: "its credential changed")
+        }
+        // Every LISTEN on one connection.
+        let listener = ChannelListener(
+            database: database, logger: logger,
+            handlers: [
+                ChannelListener.pendingExecutions: { _ in worker.notifyWork() },
+                ChannelListener.serverChanges: watcher.serverChanged,
+                ChannelListener.credentialInbox: inbox.inboxPosted,
+            ])
         let startup = StartupService(database: database, syncOnStart: configuration.syncOnStart, logger: logger)
         return Parts(
             database: database, pool: pool, worker: worker, syncScheduler: syncScheduler,
             services: [
-                database, pool, worker, listener, watcher, health, syncScheduler,
-                CredentialInboxService(database: database, store: credentialStore, logger: logger) { serverID in
-                    pool.retire(serverID: serverID, reason: "its credential changed")
-                },
+                database, pool, worker, watcher, health, syncScheduler, inbox, listener,
                 startup, WatchdogService(),
             ])
     }

@@ -11,6 +11,11 @@ stdout (MCP stdio transport). Used by the tests and the benchmark as the
   ping            -> {}
   tools/list      -> one tool, "add" {a: integer, b: integer}
   tools/call add  -> text "<sum>" + structuredContent {"sum": n}
+
+With --serial-tool it also offers "slow_pid" {ms: integer}: it blocks the whole
+server for ms milliseconds, then answers with its process id, so the tests can
+see which of a server's sessions (child processes) ran a call, and that a server
+answering one request at a time gets more than one session.
   anything else   -> JSON-RPC error -32601
 
 Speed: input is read in whatever chunks the pipe holds (os.read), every
@@ -23,6 +28,7 @@ no reply ever waits on input that has not arrived yet.
 import json
 import os
 import sys
+import time
 
 SUPPORTED = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
 LATEST = "2025-11-25"
@@ -44,6 +50,19 @@ ADD_TOOL = {
     },
     "annotations": {"readOnlyHint": True, "idempotentHint": True, "openWorldHint": False},
 }
+
+SLOW_PID_TOOL = {
+    "name": "slow_pid",
+    "description": "Block for ms milliseconds, then answer with the process id.",
+    "inputSchema": {
+        "type": "object",
+        "properties": {"ms": {"type": "integer"}},
+        "required": ["ms"],
+    },
+}
+
+SERIAL_TOOL = "--serial-tool" in sys.argv[1:]
+TOOLS = [ADD_TOOL, SLOW_PID_TOOL] if SERIAL_TOOL else [ADD_TOOL]
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _loads = json.loads
@@ -80,6 +99,10 @@ def handle(line):
         params = {}
 
     if method == "tools/call":
+        if SERIAL_TOOL and params.get("name") == "slow_pid":
+            ms = (params.get("arguments") or {}).get("ms")
+            time.sleep((ms if _is_int(ms) else 0) / 1000)
+            return _result(rid, {"content": [{"type": "text", "text": str(os.getpid())}], "isError": False})
         if params.get("name") != "add":
             return _error(rid, -32602, "Unknown tool: %s" % (params.get("name"),))
         args = params.get("arguments")
@@ -97,7 +120,7 @@ def handle(line):
     if method == "ping":
         return _result(rid, {})
     if method == "tools/list":
-        return _result(rid, {"tools": [ADD_TOOL]})
+        return _result(rid, {"tools": TOOLS})
     if method == "initialize":
         requested = params.get("protocolVersion")
         return _result(rid, {

@@ -99,6 +99,8 @@ struct HTTPHealthTests {
                 try await TestDaemon.with(db, configure: { $0.useShortLifecycleIntervals(); $0.healthCheckInterval = .seconds(1) }) { daemon in
                     let server = try await daemon.registerHTTPServer("remote", url: http.url)
                     try await daemon.waitForServer(server, "connection_status", "connected") { $0 == "connected" }
+                    // The sync that follows the connect: the last step runs a tool.
+                    try await daemon.waitForServer(server, "last_synced_at IS NOT NULL", "its tools") { $0 == "true" }
 
                     http.kill()
                     let killed = ContinuousClock.now

@@ -41,6 +41,7 @@ extension DaemonConfiguration {
     /// - `session_idle_timeout_seconds` (number ≥ 0, 0 = never, default 600)
     /// - `eager_connect` (boolean, default false)
     /// - `max_in_flight_per_server` (integer 1…10000, default 32)
+    /// - `sessions_per_server` (integer 1…64, default 1)
     /// - `restart_backoff_max_seconds` (number > 0, default 60)
     /// - `circuit_failure_threshold` (integer, default 5), `circuit_failure_rate` (0…1, default 0.5),
     ///   `circuit_minimum_calls` (default 20), `circuit_window_seconds` (default 60),
@@ -78,6 +79,7 @@ extension DaemonConfiguration {
         "session_idle_timeout_seconds": { c, v in c.sessionIdleTimeout = try seconds(v, allowZero: true) },
         "eager_connect": { c, v in c.eagerConnect = try boolean(v) },
         "max_in_flight_per_server": { c, v in c.maxInFlightPerServer = try integer(v, in: 1...10_000) },
+        "sessions_per_server": { c, v in c.sessionsPerServer = try integer(v, in: 1...64) },
         "restart_backoff_max_seconds": { c, v in c.restartBackoffMax = try seconds(v, allowZero: false) },
         "circuit_failure_threshold": { c, v in c.circuitBreaker.failureThreshold = try integer(v, in: 1...10_000) },
         "circuit_failure_rate": { c, v in

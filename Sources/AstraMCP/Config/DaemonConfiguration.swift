@@ -60,6 +60,10 @@ public struct DaemonConfiguration: Sendable {
     /// The most calls in flight to one server, so one busy server cannot take every slot.
     /// Defaults to `32`.
     public var maxInFlightPerServer: Int = 32
+    /// The most MCP sessions per server (a server's config may say `"sessions": N`). One session
+    /// multiplexes concurrent calls; more help a server that answers one request at a time.
+    /// Defaults to `1`.
+    public var sessionsPerServer: Int = 1
     /// The longest wait before restarting a server that keeps failing to start (the waits grow
     /// exponentially from 0.5 s, with jitter). Defaults to `60` s.
     public var restartBackoffMax: Duration = .seconds(60)

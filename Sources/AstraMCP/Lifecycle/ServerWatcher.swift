@@ -15,6 +15,8 @@ public struct ServerWatcher: Service {
     let reconcileInterval: Duration
     let eagerConnect: Bool
     let logger: Logger
+    private let changes: AsyncStream<String?>
+    private let changesContinuation: AsyncStream<String?>.Continuation
 
     public init(
         database: PostgresClient, pool: SessionPool, syncScheduler: ToolSyncScheduler?, healthMonitor: HealthMonitor?,
@@ -27,18 +29,17 @@ public struct ServerWatcher: Service {
         self.reconcileInterval = reconcileInterval
         self.eagerConnect = eagerConnect
         self.logger = logger
+        (changes, changesContinuation) = AsyncStream.makeStream()
+    }
+
+    /// The ``ChannelListener`` handler of ``ChannelListener/serverChanges``: a server's id, or
+    /// nil to reconcile every server.
+    public func serverChanged(_ payload: String?) {
+        changesContinuation.yield(payload)
     }
 
     public func run() async throws {
-        let (changes, changesContinuation) = AsyncStream<String?>.makeStream()
-        let listener = ChannelListener(channel: ChannelListener.serverChanges, database: database, logger: logger) { payload in
-            changesContinuation.yield(payload)
-        }
         await withDiscardingTaskGroup { group in
-            group.addTask {
-                try? await listener.run()
-                changesContinuation.finish()
-            }
             group.addTask {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: reconcileInterval)
@@ -47,7 +48,7 @@ public struct ServerWatcher: Service {
             }
             for await change in changes.cancelOnGracefulShutdown() {
                 if let change, let id = UUID(uuidString: change) {
-                    await serverChanged(id, group: &group)
+                    await refresh(id, group: &group)
                 } else {
                     await reconcile(group: &group)
                 }
@@ -56,7 +57,8 @@ public struct ServerWatcher: Service {
         }
     }
 
-    private func serverChanged(_ id: UUID, group: inout DiscardingTaskGroup) async {
+    private func refresh(_ id: UUID, group: inout DiscardingTaskGroup) async {
+        logger.debug("server row changed", metadata: ["server_id": "\(id)"])
         do {
             let server = try await database.execute(ServerByIDStatement(id: id), logger: logger).collectAll().first
             guard let server, server.isActive else {

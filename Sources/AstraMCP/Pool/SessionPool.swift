@@ -4,11 +4,15 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// Keeps one live MCP session per server and hands it to whoever needs to call a tool.
+/// Keeps a small pool of live MCP sessions per server and hands one to whoever needs to call
+/// a tool.
 ///
 /// Sessions start lazily, on the first call for their server, and are reused for every call
-/// after (one session multiplexes concurrent requests by JSON-RPC id). A session whose child
-/// exits is replaced on the next call. A server that failed to start is not retried for
+/// after: one session multiplexes concurrent requests by JSON-RPC id, so the default pool size
+/// is 1. A server that handles requests one at a time gets more (`sessions_per_server`, or
+/// `"sessions": N` in its config): a further session starts, in the background, only when every
+/// open one has a call in flight, and each call goes to the least busy session. A session whose
+/// child exits is replaced on the next call. A server that failed to start is not retried for
 /// a while (growing exponentially with every failure in a row, with jitter), so a broken server
 /// fails its executions fast instead of being re-spawned once per execution.
 ///
@@ -25,6 +29,8 @@ public final class SessionPool: Service, Sendable {
         public var restartBackoffMax: Duration = .seconds(60)
         /// How long an unused session stays open; zero keeps it.
         public var idleTimeout: Duration = .zero
+        /// The most sessions per server, unless its config says `"sessions": N`.
+        public var sessionsPerServer: Int = 1
         public var daemonEnvironment: [String: String] = ProcessInfo.processInfo.environment
         public init() {}
     }
@@ -35,13 +41,13 @@ public final class SessionPool: Service, Sendable {
         public var info: MCPServerInfo
     }
 
-    private enum EntryState {
+    fileprivate enum EntryState {
         case starting([CheckedContinuation<Session, any Error>])
         case ready(Session)
         case failed(MCPSessionError, until: ContinuousClock.Instant)
     }
 
-    private struct Entry {
+    fileprivate struct Entry {
         var generation: Int
         var configJSON: String
         /// The parsed config: the same config may come as differently spelled JSON.
@@ -57,8 +63,16 @@ public final class SessionPool: Service, Sendable {
         let createdAt: ContinuousClock.Instant = .now
     }
 
-    private struct State {
-        var entries: [UUID: Entry] = [:]
+    /// One session of a server's pool: slot 0 is its first session.
+    fileprivate struct SessionKey: Hashable {
+        var serverID: UUID
+        var slot: Int
+    }
+
+    fileprivate struct State {
+        var entries: [SessionKey: Entry] = [:]
+        /// Each server's pool size, from its config when it differs from the default.
+        var poolSizes: [UUID: Int] = [:]
         /// Start failures and unexpected exits in a row, per server, for the restart backoff.
         var failuresInARow: [UUID: Int] = [:]
         /// Servers deactivated or deleted: no session starts for them, whatever row a caller
@@ -68,8 +82,9 @@ public final class SessionPool: Service, Sendable {
         var shuttingDown = false
     }
 
-    private struct StartRequest: Sendable {
+    fileprivate struct StartRequest: Sendable {
         var server: ServerDescriptor
+        var key: SessionKey
         var config: TransportConfig
         var generation: Int
         var stop: AsyncEvent
@@ -90,8 +105,8 @@ public final class SessionPool: Service, Sendable {
 
     /// - Parameters:
     ///   - handlersForServer: Notification callbacks for a server's sessions.
-    ///   - onSessionReady: Called each time a session has completed initialize (a first start
-    ///     or a restart), e.g. to sync the server's tools.
+    ///   - onSessionReady: Called each time a server's first live session has completed
+    ///     initialize (a first start or a restart), e.g. to sync the server's tools.
     public init(
         configuration: Configuration,
         logger: Logger,
@@ -135,19 +150,30 @@ public final class SessionPool: Service, Sendable {
         try? await httpClient.shutdown()
     }
 
-    /// Stops the session of one server (its row changed, it was deactivated or deleted); the
+    /// Stops every session of one server (its row changed, it was deactivated or deleted); the
     /// next call for it starts a new one — unless `deactivated`, which refuses new sessions until
     /// ``reconcile(only:)`` sees the server active again.
     public func retire(serverID: UUID, reason: String, deactivated: Bool = false) {
-        guard let entry = state.withLock({ state in
+        let retired = state.withLock { state in
             if deactivated { state.inactive[serverID] = .now }
-            return state.entries.removeValue(forKey: serverID)
-        }) else { return }
-        logger.info("stopping server session", metadata: ["server_id": "\(serverID)", "reason": "\(reason)"])
-        entry.stop.signal()
-        if case .starting(let waiters) = entry.state {
-            let error = MCPSessionError(.disconnected, "the server's session was stopped while starting: \(reason)")
-            for waiter in waiters { waiter.resume(throwing: error) }
+            return state.removeEntries { $0.serverID == serverID }
+        }
+        stop(retired, reason: reason)
+    }
+
+    /// Stops one session (idle, or beyond its server's new pool size).
+    private func retire(_ key: SessionKey, reason: String) {
+        stop(state.withLock { state in state.removeEntries { $0 == key } }, reason: reason)
+    }
+
+    private func stop(_ retired: [(SessionKey, Entry)], reason: String) {
+        for (key, entry) in retired {
+            logger.info("stopping server session", metadata: ["server_id": "\(key.serverID)", "session": "\(key.slot)", "reason": "\(reason)"])
+            entry.stop.signal()
+            if case .starting(let waiters) = entry.state {
+                let error = MCPSessionError(.disconnected, "the server's session was stopped while starting: \(reason)")
+                for waiter in waiters { waiter.resume(throwing: error) }
+            }
         }
     }
 
@@ -161,25 +187,53 @@ public final class SessionPool: Service, Sendable {
         let stale = state.withLock { state in
             // Active in a list read after it was deactivated: it was reactivated.
             state.inactive = state.inactive.filter { id, since in wanted[id] == nil || since >= readAt }
-            return state.entries.compactMap { id, entry in
-                entry.createdAt >= readAt || wanted[id].map(entry.runs) == true ? nil : id
-            }
+            return Set(state.entries.compactMap { key, entry in
+                entry.createdAt >= readAt || wanted[key.serverID].map(entry.runs) == true ? nil : key.serverID
+            })
         }
         for id in stale { retire(serverID: id, reason: wanted[id] == nil ? "server is no longer active" : "server config changed") }
-        return stale
+        for server in active where !stale.contains(server.id) { resize(server) }
+        return Array(stale)
     }
 
-    /// Stops `server`'s session if it runs with another config.
+    /// Stops `server`'s sessions if they run with another config, and the ones beyond a smaller
+    /// pool size.
     public func reconcile(only server: ServerDescriptor) {
         let changed = state.withLock { state in
             if server.isActive { state.inactive[server.id] = nil }
-            return state.entries[server.id].map { !$0.runs(server) } ?? false
+            return state.entries.contains { $0.key.serverID == server.id && !$0.value.runs(server) }
         }
-        if changed { retire(serverID: server.id, reason: "server config changed") }
+        if changed {
+            retire(serverID: server.id, reason: "server config changed")
+        } else {
+            resize(server)
+        }
+    }
+
+    /// Takes a new `"sessions"` of a server's config into account.
+    private func resize(_ server: ServerDescriptor) {
+        guard let size = try? poolSize(server) else { return }
+        let surplus: [SessionKey] = state.withLock { state in
+            guard (state.poolSizes[server.id] ?? configuration.sessionsPerServer) != size else { return [] }
+            state.poolSizes[server.id] = size == configuration.sessionsPerServer ? nil : size
+            return state.entries.keys.filter { $0.serverID == server.id && $0.slot >= size }
+        }
+        for key in surplus { retire(key, reason: "the server's pool is smaller now") }
     }
 
     /// The servers with a live or starting session.
-    public var serverIDs: [UUID] { state.withLock { Array($0.entries.keys) } }
+    public var serverIDs: [UUID] { state.withLock { Array(Set($0.entries.keys.map(\.serverID))) } }
+
+    /// How many sessions (live or starting) `serverID` has.
+    public func sessionCount(serverID: UUID) -> Int {
+        state.withLock { state in
+            state.entries.filter { key, entry in
+                guard key.serverID == serverID else { return false }
+                if case .failed = entry.state { return false }
+                return true
+            }.count
+        }
+    }
 
     /// Closes sessions nobody used for `idleTimeout` (and with nothing in flight).
     private func closeIdleSessions() async {
@@ -187,14 +241,14 @@ public final class SessionPool: Service, Sendable {
             try? await Task.sleep(for: min(configuration.idleTimeout / 2, .seconds(30)))
             let now = ContinuousClock.now
             let idle = state.withLock { state in
-                state.entries.compactMap { id, entry -> UUID? in
+                state.entries.compactMap { key, entry -> SessionKey? in
                     guard case .ready(let session) = entry.state, session.connection.pendingCount == 0,
                         now - entry.lastUsed >= configuration.idleTimeout
                     else { return nil }
-                    return id
+                    return key
                 }
             }
-            for id in idle { retire(serverID: id, reason: "idle") }
+            for key in idle { retire(key, reason: "idle") }
         }
     }
 
@@ -208,41 +262,115 @@ public final class SessionPool: Service, Sendable {
         for stop in stops { stop.signal() }
     }
 
-    /// The live session for `server`, starting one if needed.
+    /// A live session for `server`, starting one if needed.
     /// - Throws: ``MCPSessionError`` when the server cannot be started or initialized.
     public func session(for server: ServerDescriptor) async throws -> Session {
+        try await session(for: server, mayGrow: true)
+    }
+
+    private func session(for server: ServerDescriptor, mayGrow: Bool) async throws -> Session {
         // The hot path: a live session with the same config, without suspending.
-        let live: Session? = state.withLock { state in
-            guard var entry = state.entries[server.id], entry.runs(server),
-                case .ready(let session) = entry.state, !session.connection.isClosed
-            else { return nil }
-            entry.lastUsed = .now
-            state.entries[server.id] = entry
+        switch state.withLock({ $0.pick(server, defaultPoolSize: configuration.sessionsPerServer) }) {
+        case .idle(let session):
             return session
+        case .busy(let session, let pending, let canGrow):
+            guard mayGrow, canGrow else { return session }
+            do {
+                return try await anotherSession(for: server, busiest: pending)
+            } catch {
+                // The further session failed to start: share the busy ones after all.
+                return try await self.session(for: server, mayGrow: false)
+            }
+        case .none:
+            return try await startOrWait(server)
         }
-        if let live { return live }
+    }
+
+    /// Every live session of a server with more than one is busy: waits for a session that is
+    /// starting, or starts another, rather than queue behind calls in flight (such servers
+    /// answer one request at a time).
+    private func anotherSession(for server: ServerDescriptor, busiest pending: Int) async throws -> Session {
+        try await withCheckedThrowingContinuation { continuation in
+            enum Decision {
+                case wait
+                case use(Session)
+                case fail
+            }
+            var start: StartRequest?
+            let decision: Decision = state.withLock { state in
+                guard !state.shuttingDown, state.inactive[server.id] == nil else { return .fail }
+                let size = state.poolSizes[server.id] ?? configuration.sessionsPerServer
+                var freeSlot: Int?
+                var joinable: (key: SessionKey, waiters: [CheckedContinuation<Session, any Error>])?
+                for slot in 0..<size {
+                    let key = SessionKey(serverID: server.id, slot: slot)
+                    guard let entry = state.entries[key] else {
+                        freeSlot = freeSlot ?? slot
+                        continue
+                    }
+                    switch entry.state {
+                    case .starting(let waiters) where entry.runs(server) && waiters.count < pending:
+                        if joinable == nil || waiters.count < joinable!.waiters.count { joinable = (key, waiters) }
+                    case .failed(_, let until) where ContinuousClock.now >= until:
+                        freeSlot = freeSlot ?? slot
+                    default:
+                        break
+                    }
+                }
+                if let joinable {
+                    state.entries[joinable.key]?.state = .starting(joinable.waiters + [continuation])
+                    return .wait
+                }
+                if let freeSlot, let config = try? TransportConfig.parse(server) {
+                    start = state.addEntry(
+                        server: server, config: config, key: SessionKey(serverID: server.id, slot: freeSlot), waiters: [continuation])
+                    return .wait
+                }
+                return state.pick(server, defaultPoolSize: configuration.sessionsPerServer).session.map(Decision.use) ?? .fail
+            }
+            switch decision {
+            case .wait:
+                if let start {
+                    logger.debug("opening another session", metadata: ["server": "\(server.name)", "session": "\(start.key.slot)"])
+                    startRequestsContinuation.yield(start)
+                }
+            case .use(let session):
+                continuation.resume(returning: session)
+            case .fail:
+                continuation.resume(throwing: MCPSessionError(.disconnected, "server '\(server.name)' has no further session"))
+            }
+        }
+    }
+
+    /// The slow path of ``session(for:)``: joins a session that is starting, or starts the
+    /// server's first one (replacing sessions of an older config), or fails fast while a failed
+    /// server waits out its restart delay.
+    private func startOrWait(_ server: ServerDescriptor) async throws -> Session {
         enum Decision {
             case use(Session)
             case fail(any Error)
             case wait
         }
         return try await withCheckedThrowingContinuation { continuation in
-            var retiring: AsyncEvent?
+            var retiring: [AsyncEvent] = []
             var start: StartRequest?
             let decision: Decision = state.withLock { state in
                 if state.shuttingDown { return .fail(MCPSessionError(.disconnected, "astra-mcpd is shutting down")) }
                 if state.inactive[server.id] != nil {
                     return .fail(MCPSessionError(.misconfigured, "server '\(server.name)' is inactive"))
                 }
-                if var entry = state.entries[server.id], entry.runs(server) {
+                let first = SessionKey(serverID: server.id, slot: 0)
+                let current = state.entries.filter { $0.key.serverID == server.id && $0.value.runs(server) }
+                if let (key, entry) = current.first(where: { if case .starting = $0.value.state { true } else { false } }),
+                    case .starting(let waiters) = entry.state
+                {
+                    state.entries[key]?.state = .starting(waiters + [continuation])
+                    return .wait
+                }
+                if let entry = current[first] {
                     switch entry.state {
                     case .ready(let session) where !session.connection.isClosed:
                         return .use(session)
-                    case .starting(var waiters):
-                        waiters.append(continuation)
-                        entry.state = .starting(waiters)
-                        state.entries[server.id] = entry
-                        return .wait
                     case .failed(var error, let until) where ContinuousClock.now < until:
                         error.retryAfter = until - .now
                         return .fail(error)
@@ -251,26 +379,25 @@ public final class SessionPool: Service, Sendable {
                     }
                 }
                 let config: TransportConfig
+                let size: Int
                 do {
                     config = try TransportConfig.parse(server)
+                    size = try poolSize(server)
                 } catch {
                     return .fail(MCPSessionError(.misconfigured, "server '\(server.name)': \(error)"))
                 }
-                // A session of an older config is replaced; callers still waiting for it to start
-                // wait for the new one instead.
+                state.poolSizes[server.id] = size == configuration.sessionsPerServer ? nil : size
+                // Sessions of an older config are replaced; callers still waiting for one to
+                // start wait for the new one instead.
                 var waiters = [continuation]
-                if let old = state.entries[server.id] {
-                    retiring = old.stop
+                for (_, old) in state.removeEntries(where: { $0.serverID == server.id && ($0.slot == 0 || current[$0] == nil) }) {
+                    retiring.append(old.stop)
                     if case .starting(let oldWaiters) = old.state { waiters += oldWaiters }
                 }
-                state.nextGeneration += 1
-                let stop = AsyncEvent()
-                state.entries[server.id] = Entry(
-                    generation: state.nextGeneration, configJSON: server.configJSON, config: config, state: .starting(waiters), stop: stop)
-                start = StartRequest(server: server, config: config, generation: state.nextGeneration, stop: stop)
+                start = state.addEntry(server: server, config: config, key: first, waiters: waiters)
                 return .wait
             }
-            retiring?.signal()
+            for stop in retiring { stop.signal() }
             if let start { startRequestsContinuation.yield(start) }
             switch decision {
             case .use(let session): continuation.resume(returning: session)
@@ -280,6 +407,10 @@ public final class SessionPool: Service, Sendable {
         }
     }
 
+    /// The pool size `server` asks for: its config's `"sessions"`, else the default.
+    private func poolSize(_ server: ServerDescriptor) throws(ConfigurationError) -> Int {
+        try ServerPoolOptions.parse(json: server.configJSON).sessions ?? configuration.sessionsPerServer
+    }
     /// Runs one session: the child process, the initialize handshake, and the bookkeeping when
     /// it ends.
     private func runSession(_ request: StartRequest) async {
@@ -324,10 +455,13 @@ public final class SessionPool: Service, Sendable {
                 let info = try await connection.initialize(timeout: configuration.initializeTimeout)
                 logger.info(
                     "server connected",
-                    metadata: ["server": "\(server.name)", "protocol": "\(info.protocolVersion)", "implementation": "\(info.name) \(info.version)"])
+                    metadata: [
+                        "server": "\(server.name)", "session": "\(request.key.slot)", "protocol": "\(info.protocolVersion)",
+                        "implementation": "\(info.name) \(info.version)",
+                    ])
                 let session = Session(connection: connection, info: info)
-                publish(request, .ready(session))
-                onSessionReady(server, session)
+                // A further session of a server already up needs no tool sync.
+                if publish(request, .ready(session)) == 0 { onSessionReady(server, session) }
             } catch {
                 let failure = Self.startFailure(error, server: server)
                 logger.error("server failed to start", metadata: ["server": "\(server.name)", "error": "\(failure.message)"])
@@ -337,18 +471,18 @@ public final class SessionPool: Service, Sendable {
             await group.waitForAll()
         }
         let reason = connection.closedReason?.message ?? "closed"
-        logger.info("server disconnected", metadata: ["server": "\(server.name)", "reason": "\(reason)"])
+        logger.info("server disconnected", metadata: ["server": "\(server.name)", "session": "\(request.key.slot)", "reason": "\(reason)"])
         let unexpected = !request.stop.isSignalled
         let delay = unexpected ? restartDelay(after: server.id, upSince: started) : nil
         state.withLock { state in
-            guard let entry = state.entries[server.id], entry.generation == request.generation, case .ready = entry.state else { return }
+            guard let entry = state.entries[request.key], entry.generation == request.generation, case .ready = entry.state else { return }
             if let delay {
                 // It died on its own: the next start waits (growing with every death in a row).
-                state.entries[server.id]?.state = .failed(
+                state.entries[request.key]?.state = .failed(
                     MCPSessionError(.startFailed, "server '\(server.name)' is restarting after it exited: \(reason)"),
                     until: .now.advanced(by: delay))
             } else {
-                state.entries[server.id] = nil
+                state.entries[request.key] = nil
             }
         }
     }
@@ -381,13 +515,21 @@ public final class SessionPool: Service, Sendable {
         }
     }
 
-    private func publish(_ request: StartRequest, _ newState: EntryState) {
-        let waiters: [CheckedContinuation<Session, any Error>] = state.withLock { state in
-            guard var entry = state.entries[request.server.id], entry.generation == request.generation else { return [] }
-            guard case .starting(let waiters) = entry.state else { return [] }
+    /// Settles a start and wakes its waiters.
+    /// - Returns: How many other sessions of the server were ready.
+    @discardableResult
+    private func publish(_ request: StartRequest, _ newState: EntryState) -> Int {
+        let (waiters, othersReady): ([CheckedContinuation<Session, any Error>], Int) = state.withLock { state in
+            guard var entry = state.entries[request.key], entry.generation == request.generation,
+                case .starting(let waiters) = entry.state
+            else { return ([], 0) }
             entry.state = newState
-            state.entries[request.server.id] = entry
-            return waiters
+            state.entries[request.key] = entry
+            let othersReady = state.entries.count { key, entry in
+                guard key.serverID == request.key.serverID, key != request.key, case .ready = entry.state else { return false }
+                return true
+            }
+            return (waiters, othersReady)
         }
         for waiter in waiters {
             switch newState {
@@ -396,5 +538,76 @@ public final class SessionPool: Service, Sendable {
             case .starting: break
             }
         }
+        return othersReady
+    }
+}
+
+extension SessionPool.State {
+    /// Adds a starting session and returns the request that starts it.
+    fileprivate mutating func addEntry(
+        server: ServerDescriptor, config: TransportConfig, key: SessionPool.SessionKey,
+        waiters: [CheckedContinuation<SessionPool.Session, any Error>]
+    ) -> SessionPool.StartRequest {
+        nextGeneration += 1
+        let stop = AsyncEvent()
+        entries[key] = SessionPool.Entry(
+            generation: nextGeneration, configJSON: server.configJSON, config: config, state: .starting(waiters), stop: stop)
+        return SessionPool.StartRequest(server: server, key: key, config: config, generation: nextGeneration, stop: stop)
+    }
+
+    /// What the hot path found among a server's sessions.
+    fileprivate enum Pick {
+        /// A live session with nothing in flight (or the only session a server may have).
+        case idle(SessionPool.Session)
+        /// The least busy live session, every one having calls in flight; `canGrow` when a
+        /// further session is starting or may be started.
+        case busy(SessionPool.Session, pending: Int, canGrow: Bool)
+        /// No live session.
+        case none
+
+        var session: SessionPool.Session? {
+            switch self {
+            case .idle(let session), .busy(let session, _, _): session
+            case .none: nil
+            }
+        }
+    }
+
+    /// The least busy live session of `server` with its current config.
+    fileprivate mutating func pick(_ server: ServerDescriptor, defaultPoolSize: Int) -> Pick {
+        let size = poolSizes[server.id] ?? defaultPoolSize
+        var best: (key: SessionPool.SessionKey, session: SessionPool.Session, pending: Int)?
+        var canGrow = false
+        for slot in 0..<size {
+            let key = SessionPool.SessionKey(serverID: server.id, slot: slot)
+            guard let entry = entries[key] else {
+                canGrow = true
+                continue
+            }
+            guard entry.runs(server) else { continue }
+            switch entry.state {
+            case .ready(let session) where !session.connection.isClosed:
+                // With one session per server there is nothing to compare.
+                let pending = size == 1 ? 0 : session.connection.pendingCount
+                if best == nil || pending < best!.pending { best = (key, session, pending) }
+            case .starting:
+                canGrow = true
+            case .failed(_, let until):
+                canGrow = canGrow || ContinuousClock.now >= until
+            case .ready:
+                break
+            }
+            if best?.pending == 0 { break }
+        }
+        guard let best else { return .none }
+        entries[best.key]?.lastUsed = .now
+        return best.pending == 0 ? .idle(best.session) : .busy(best.session, pending: best.pending, canGrow: canGrow)
+    }
+
+    /// Removes and returns the sessions whose key matches.
+    fileprivate mutating func removeEntries(where matches: (SessionPool.SessionKey) -> Bool) -> [(SessionPool.SessionKey, SessionPool.Entry)] {
+        let removed = entries.filter { matches($0.key) }
+        for key in removed.keys { entries[key] = nil }
+        return removed.map { ($0.key, $0.value) }
     }
 }

@@ -2,28 +2,32 @@ import Logging
 import PostgresNIO
 import ServiceLifecycle
 
-/// Holds a LISTEN on one channel and hands every notification's payload to a callback.
+/// Holds the daemon's LISTENs — every channel on one PostgreSQL connection — and hands each
+/// notification's payload to its channel's handler.
 ///
-/// Notifications sent while the connection is down are lost, so after every (re)connect the
-/// callback is called once with `nil` to catch up; reconnects back off exponentially and every
+/// Notifications sent while the connection is down are lost, so after every (re)connect each
+/// handler is called once with `nil` to catch up; reconnects back off exponentially and every
 /// failure is logged.
 public struct ChannelListener: Service {
+    /// Called with each payload, and with nil after (re)connecting.
+    public typealias Handler = @Sendable (_ payload: String?) -> Void
+
     /// New executions: one notification per INSERT statement (see the enqueue trigger).
     public static let pendingExecutions = "astra_mcpd_pending"
     /// A server row changed; the payload is its id.
     public static let serverChanges = "astra_mcpd_servers"
+    /// A backend posted a secret to the credential inbox.
+    public static let credentialInbox = "astra_mcpd_credentials"
 
-    let channel: String
+    let handlers: [String: Handler]
     let database: PostgresClient
     let logger: Logger
-    let onNotification: @Sendable (String?) -> Void
 
-    /// - Parameter onNotification: Called with each payload, and with nil after (re)connecting.
-    public init(channel: String, database: PostgresClient, logger: Logger, onNotification: @escaping @Sendable (String?) -> Void) {
-        self.channel = channel
+    /// - Parameter handlers: Each channel's handler.
+    public init(database: PostgresClient, logger: Logger, handlers: [String: Handler]) {
+        self.handlers = handlers
         self.database = database
         self.logger = logger
-        self.onNotification = onNotification
     }
 
     public func run() async throws {
@@ -33,10 +37,19 @@ public struct ChannelListener: Service {
             do {
                 try await cancelWhenGracefulShutdown {
                     try await database.withConnection { connection in
-                        try await connection.listen(on: channel) { notifications in
-                            if reconnected { logger.info("listening again", metadata: ["channel": "\(channel)"]) }
-                            onNotification(nil)
-                            for try await notification in notifications { onNotification(notification.payload) }
+                        try await withThrowingTaskGroup { group in
+                            for (channel, handler) in handlers {
+                                group.addTask {
+                                    try await connection.listen(on: channel) { notifications in
+                                        if reconnected { logger.info("listening again", metadata: ["channel": "\(channel)"]) }
+                                        handler(nil)
+                                        for try await notification in notifications { handler(notification.payload) }
+                                    }
+                                }
+                            }
+                            // One LISTEN ending means the connection is gone: start them all again.
+                            try await group.next()
+                            group.cancelAll()
                         }
                     }
                 }
@@ -47,7 +60,7 @@ public struct ChannelListener: Service {
                 let delay = Backoff.delay(failedAttempt: failures)
                 logger.error(
                     "lost the LISTEN connection; reconnecting",
-                    metadata: ["channel": "\(channel)", "error": "\(String(reflecting: error))", "retry_in": "\(delay)"])
+                    metadata: ["channels": "\(handlers.keys.sorted().joined(separator: ","))", "error": "\(String(reflecting: error))", "retry_in": "\(delay)"])
                 try? await Task.sleep(for: delay)
             }
         }

@@ -65,12 +65,14 @@ public struct CredentialStore: Sendable {
     /// Moves every secret waiting in the inbox into `mcp_server_credentials`, encrypted, and
     /// empties the inbox, in one transaction. Returns the servers whose credentials changed.
     public func drainInbox() async throws -> [UUID] {
-        let keyring = try requireKeyring()
-        return try await database.withTransaction(logger: logger) { connection in
+        try await database.withTransaction(logger: logger) { connection in
             let posted = try await connection.query(
                 "DELETE FROM mcp_server_credential_inbox RETURNING server_id, credential_type, secret, expires_at",
                 logger: logger
             ).decode((UUID, String, String, Date?).self).collectAll()
+            if posted.isEmpty { return [] }
+            // Without keys the transaction rolls back: the posted secrets wait in the inbox.
+            let keyring = try requireKeyring()
             for (serverID, type, secret, expiresAt) in posted {
                 let sealed = try keyring.seal(secret, serverID: serverID, credentialType: type)
                 _ = try await connection.query("""

@@ -50,9 +50,10 @@ struct TestDaemon: Sendable {
 
     /// Inserts a stdio server for the test's team (or `team`).
     func registerServer(
-        _ name: String, command: String, args: [String] = [], env: [String: String] = [:], team: UUID? = nil
+        _ name: String, command: String, args: [String] = [], env: [String: String] = [:], extraConfig: [String: any Sendable] = [:],
+        team: UUID? = nil
     ) async throws -> ServerDescriptor {
-        let config = try Self.serverConfig(command: command, args: args, env: env)
+        let config = try Self.serverConfig(command: command, args: args, env: env, extra: extraConfig)
         let rows = try await database.query(
             "INSERT INTO mcp_servers (team_id, name, server_type, config) VALUES (\(team ?? self.team), \(name), 'stdio', \(config)::jsonb) RETURNING id, config::text",
             logger: logger
@@ -61,8 +62,10 @@ struct TestDaemon: Sendable {
         return ServerDescriptor(id: id, name: name, serverType: "stdio", isActive: true, configJSON: stored)
     }
 
-    static func serverConfig(command: String, args: [String], env: [String: String]) throws -> String {
-        var object: [String: Any] = ["command": command, "args": args]
+    static func serverConfig(command: String, args: [String], env: [String: String], extra: [String: any Sendable] = [:]) throws -> String {
+        var object: [String: Any] = extra
+        object["command"] = command
+        object["args"] = args
         if !env.isEmpty { object["env"] = env }
         return String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
     }
