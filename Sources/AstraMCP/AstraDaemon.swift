@@ -52,6 +52,7 @@ public struct AstraDaemon: Sendable {
         poolConfiguration.restartBackoffMax = configuration.restartBackoffMax
         poolConfiguration.idleTimeout = configuration.sessionIdleTimeout
         poolConfiguration.sessionsPerServer = configuration.sessionsPerServer
+        poolConfiguration.httpReadTimeout = configuration.httpReadTimeout
         let logger = self.logger
         if let problem = (Result { try CredentialKeyring.load(directory: configuration.credentialKeysDirectory) }).failureDescription {
             logger.notice("stored credentials are unavailable until keys are added", metadata: ["reason": "\(problem)"])

@@ -13,7 +13,7 @@ struct StreamableHTTPTests {
                 try await TestDaemon.with(db) { daemon in
                     let server = try await daemon.registerHTTPServer("remote", url: http.url)
                     let synced = try await daemon.sync(server)
-                    #expect(synced.toolsOffered == 2)
+                    #expect(synced.toolsOffered == 4)
                     let (ids, _) = try await daemon.runToCompletion {
                         try await daemon.enqueueMany("add", on: server, count: 40, argumentsSQL: "jsonb_build_object('a', g, 'b', 1)")
                     }
@@ -60,6 +60,59 @@ struct StreamableHTTPTests {
     }
 }
 
+/// The streams of Streamable HTTP beyond one POST's reply: resuming a cut reply, and the
+/// server's own GET stream.
+@Suite("Streamable HTTP streams", .timeLimit(.minutes(2)))
+struct StreamableHTTPStreamTests {
+    @Test("a reply stream the server cuts is resumed with Last-Event-ID and the call gets its answer")
+    func resumesCutReply() async throws {
+        try await PythonHTTPServer.with(mode: .streamableResumable) { http in
+            try await TestDatabase.with { db in
+                try await TestDaemon.with(db, configure: { $0.retry.maxAttempts = 1 }) { daemon in
+                    let server = try await daemon.registerHTTPServer("resumable", url: http.url)
+                    try await daemon.sync(server)
+                    let row = try await daemon.run("cut_then_echo", on: server, arguments: #"{"text":"after the cut"}"#)
+                    #expect(row.status == "success", "\(row.errorMessage ?? "")")
+                    #expect(row.outputText == "after the cut")
+                    #expect(row.attempts == 1, "answered by resuming, not by a retry")
+                }
+            }
+        }
+    }
+
+    @Test(
+        "list_changed sent on the server's own GET stream syncs a tool added at runtime",
+        arguments: [PythonHTTPServer.Mode.streamableSSE, .streamableJSON])
+    func serverStream(mode: PythonHTTPServer.Mode) async throws {
+        try await PythonHTTPServer.with(mode: mode) { http in
+            try await TestDatabase.with { db in
+                try await TestDaemon.with(db) { daemon in
+                    let server = try await daemon.registerHTTPServer("announcer", url: http.url)
+                    try await daemon.sync(server)
+                    let hasLateTool: @Sendable () async throws -> Bool = {
+                        try await daemon.database.query(
+                            "SELECT count(*)::int FROM mcp_tools WHERE server_id = \(server.id) AND tool_name = 'late_tool'", logger: daemon.logger
+                        ).collect()[0].decode(Int.self) == 1
+                    }
+                    #expect(try await !hasLateTool())
+                    // The notification is not part of the call's reply: the server sends it on its
+                    // GET stream, which opens just after initialize (so announce again if the
+                    // first one came before the stream was open).
+                    for attempt in 1...3 {
+                        let row = try await daemon.run("announce_tool", on: server, arguments: #"{"name":"late_tool"}"#)
+                        #expect(row.status == "success", "\(row.errorMessage ?? "")")
+                        do {
+                            try await eventually(.seconds(3), "late_tool in mcp_tools") { (try? await hasLateTool()) == true }
+                            break
+                        } catch where attempt < 3 {}
+                    }
+                    #expect(try await hasLateTool())
+                }
+            }
+        }
+    }
+}
+
 /// Executions over the legacy HTTP+SSE transport, against the official Python SDK's server.
 @Suite("Legacy HTTP+SSE servers", .timeLimit(.minutes(2)))
 struct LegacySSETests {
@@ -70,7 +123,7 @@ struct LegacySSETests {
                 try await TestDaemon.with(db) { daemon in
                     let server = try await daemon.registerHTTPServer("legacy", url: http.url, type: "sse")
                     let synced = try await daemon.sync(server)
-                    #expect(synced.toolsOffered == 2)
+                    #expect(synced.toolsOffered == 4)
                     let (ids, _) = try await daemon.runToCompletion {
                         try await daemon.enqueueMany("add", on: server, count: 20, argumentsSQL: "jsonb_build_object('a', g, 'b', 1)")
                     }

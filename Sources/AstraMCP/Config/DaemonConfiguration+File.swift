@@ -25,6 +25,7 @@ extension DaemonConfiguration {
     /// - `lease_seconds` (number > 0, default 300)
     /// - `shutdown_grace_seconds` (number ≥ 0, default 30)
     /// - `initialize_timeout_seconds` (number > 0, default 30)
+    /// - `http_read_timeout_seconds` (number > 0, default 300)
     /// - `child_exit_grace_seconds` (number ≥ 0, default 2)
     /// - `sync_on_start` (boolean, default true)
     /// - `max_message_bytes` (integer ≥ 1024, default 16777216)
@@ -64,6 +65,7 @@ extension DaemonConfiguration {
         "lease_seconds": { c, v in c.leaseDuration = try seconds(v, allowZero: false) },
         "shutdown_grace_seconds": { c, v in c.shutdownGrace = try seconds(v, allowZero: true) },
         "initialize_timeout_seconds": { c, v in c.initializeTimeout = try seconds(v, allowZero: false) },
+        "http_read_timeout_seconds": { c, v in c.httpReadTimeout = try seconds(v, allowZero: false) },
         "child_exit_grace_seconds": { c, v in c.childExitGrace = try seconds(v, allowZero: true) },
         "sync_on_start": { c, v in c.syncOnStart = try boolean(v) },
         "max_message_bytes": { c, v in c.maxMessageBytes = try integer(v, in: 1024...(1 << 30)) },

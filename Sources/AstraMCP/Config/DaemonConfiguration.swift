@@ -25,6 +25,9 @@ public struct DaemonConfiguration: Sendable {
     public var shutdownGrace: Duration = .seconds(30)
     /// How long a server may take to start and answer `initialize`. Defaults to `30` s.
     public var initializeTimeout: Duration = .seconds(30)
+    /// How long a remote server may stay silent: waiting for a response head, or between two
+    /// reads of a reply or stream. Defaults to `300` s.
+    public var httpReadTimeout: Duration = .seconds(300)
     /// How long a stdio child may take to exit after its stdin closes, before SIGTERM and then
     /// SIGKILL go to its process group. Defaults to `2` s.
     public var childExitGrace: Duration = .seconds(2)

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import Logging
+import NIOCore
 import ServiceLifecycle
 import Synchronization
 
@@ -31,6 +32,8 @@ public final class SessionPool: Service, Sendable {
         public var idleTimeout: Duration = .zero
         /// The most sessions per server, unless its config says `"sessions": N`.
         public var sessionsPerServer: Int = 1
+        /// How long a remote server may stay silent (response head, or between reads).
+        public var httpReadTimeout: Duration = .seconds(300)
         public var daemonEnvironment: [String: String] = ProcessInfo.processInfo.environment
         public init() {}
     }
@@ -122,7 +125,7 @@ public final class SessionPool: Service, Sendable {
         self.onSessionReady = onSessionReady
         self.credentials = credentials
         var httpConfiguration = HTTPClient.Configuration(redirectConfiguration: .disallow)
-        httpConfiguration.timeout = .init(connect: .seconds(10), read: nil)
+        httpConfiguration.timeout = .init(connect: .seconds(10), read: TimeAmount(configuration.httpReadTimeout))
         // A refused connection fails at once; retries are the retry policy's to decide.
         httpConfiguration.connectionPool.retryConnectionEstablishment = false
         self.httpClient = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: httpConfiguration, backgroundActivityLogger: logger)
@@ -442,12 +445,14 @@ public final class SessionPool: Service, Sendable {
                 if case .legacySSE = request.config {
                     let transport = LegacySSETransport(
                         config: config, serverName: server.name, client: httpClient, logger: logger,
-                        maxMessageBytes: configuration.maxMessageBytes, credentialHeaders: headers, secrets: secrets)
+                        maxMessageBytes: configuration.maxMessageBytes, credentialHeaders: headers, secrets: secrets,
+                        readTimeout: TimeAmount(configuration.httpReadTimeout))
                     group.addTask { await transport.run(connection: connection, stop: request.stop) }
                 } else {
                     let transport = StreamableHTTPTransport(
                         config: config, serverName: server.name, client: httpClient, logger: logger,
-                        maxMessageBytes: configuration.maxMessageBytes, credentialHeaders: headers, secrets: secrets)
+                        maxMessageBytes: configuration.maxMessageBytes, credentialHeaders: headers, secrets: secrets,
+                        readTimeout: TimeAmount(configuration.httpReadTimeout))
                     group.addTask { await transport.run(connection: connection, stop: request.stop) }
                 }
             }

@@ -128,6 +128,9 @@ public final class MCPConnection: Sendable {
     /// The number of requests waiting for a reply.
     public var pendingCount: Int { state.withLock { $0.pending.count } }
 
+    /// Whether request `id` still waits for its reply.
+    func isAwaiting(id: Int) -> Bool { state.withLock { $0.pending[id] != nil } }
+
     /// Whether the connection has ended.
     public var isClosed: Bool { state.withLock { $0.closedReason != nil } }
 

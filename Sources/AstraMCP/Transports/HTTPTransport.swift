@@ -1,3 +1,5 @@
+import AsyncHTTPClient
+
 /// What the HTTP transports share: how they name a failure and find the request a message is.
 protocol HTTPTransport: Sendable {
     var serverName: String { get }
@@ -12,6 +14,16 @@ extension HTTPTransport {
         MCPSessionError(
             status >= 500 || status == 429 ? .disconnected : .protocolError,
             redacting(secrets, in: "server '\(serverName)' answered HTTP \(status): \(excerpt.prefix(200))"))
+    }
+
+    /// ``statusError(_:excerpt:)`` with the wait a 429 or 503 asks for in `Retry-After`
+    /// (in seconds; the HTTP-date form is ignored).
+    func statusError(_ response: HTTPClientResponse, excerpt: String) -> MCPSessionError {
+        var error = statusError(response.status.code, excerpt: excerpt)
+        if let value = response.headers.first(name: "Retry-After"), let seconds = Int(value.trimmingCharacters(in: .whitespaces)), seconds >= 0 {
+            error.retryAfter = .seconds(min(seconds, 3600))
+        }
+        return error
     }
 
     /// The server could not be reached, or the connection broke.

@@ -18,6 +18,9 @@ struct LegacySSETransport: HTTPTransport {
     var credentialHeaders: [(String, String)] = []
     /// Secrets to keep out of every message (a server may echo a header back).
     var secrets: [String] = []
+    /// How long to wait for a response head (the HTTP client's read timeout covers silences
+    /// after it).
+    var readTimeout: TimeAmount = .seconds(300)
 
     /// Serves `connection` until the stream ends or `stop` is signalled.
     func run(connection: MCPConnection, stop: AsyncEvent) async {
@@ -56,7 +59,7 @@ struct LegacySSETransport: HTTPTransport {
         request.headers.add(name: "Accept", value: "text/event-stream")
         for (name, value) in credentialHeaders { request.headers.add(name: name, value: value) }
         do {
-            let response = try await client.execute(request, timeout: .seconds(30), logger: logger)
+            let response = try await client.execute(request, timeout: readTimeout, logger: logger)
             guard response.status.code == 200 else {
                 let excerpt = (try? await response.body.collect(upTo: 2048)).map { String(buffer: $0) } ?? ""
                 // Without its stream the session cannot work at all: whatever the status, it is down.
@@ -96,10 +99,10 @@ struct LegacySSETransport: HTTPTransport {
         request.body = .bytes(ByteBuffer(bytes: body))
         let requestID = Self.describe(body).id
         do {
-            let response = try await client.execute(request, timeout: .seconds(30), logger: logger)
+            let response = try await client.execute(request, timeout: readTimeout, logger: logger)
             let excerpt = try await response.body.collect(upTo: 64 << 10)
             guard (200..<300).contains(response.status.code) else {
-                if let requestID { connection.failRequest(id: requestID, statusError(response.status.code, excerpt: String(buffer: excerpt))) }
+                if let requestID { connection.failRequest(id: requestID, statusError(response, excerpt: String(buffer: excerpt))) }
                 return
             }
         } catch {

@@ -12,6 +12,11 @@ import Synchronization
 /// a new one is initialized transparently and the request sent again; DELETE ends the session
 /// on shutdown.
 ///
+/// A reply stream that ends before its answer is resumed with a GET carrying `Last-Event-ID`
+/// when the server gave event ids (after the `retry` time it asked for). After initialize a GET
+/// opens the server's own stream for messages it sends unasked (`tools/list_changed`, pings),
+/// reopened when it drops; a server that offers none answers 405 and is not asked again.
+///
 /// Each POST runs in its own task, so a long tool call does not hold up the others; sizes are
 /// capped while streaming.
 struct StreamableHTTPTransport: HTTPTransport {
@@ -24,12 +29,17 @@ struct StreamableHTTPTransport: HTTPTransport {
     var credentialHeaders: [(String, String)] = []
     /// Secrets to keep out of every message (a server may echo a header back).
     var secrets: [String] = []
-    /// How long to wait for the response head of a POST.
-    var requestTimeout: TimeAmount = .seconds(30)
+    /// How long to wait for a response head (the HTTP client's read timeout covers silences
+    /// after it).
+    var readTimeout: TimeAmount = .seconds(300)
+    /// How many times in a row a reply stream is resumed without bringing a new event.
+    var maxResumesWithoutProgress = 3
 
     /// The HTTP session: its id and the negotiated protocol revision.
     private final class SessionState: Sendable {
         let state = Mutex<(id: String?, protocolVersion: String?)>((nil, nil))
+        /// Signalled once initialize has been answered.
+        let initialized = AsyncEvent()
         var id: String? { state.withLock { $0.id } }
         var protocolVersion: String? { state.withLock { $0.protocolVersion } }
     }
@@ -42,6 +52,10 @@ struct StreamableHTTPTransport: HTTPTransport {
             group.addTask {
                 await stop.wait()
                 connection.close(MCPSessionError(.disconnected, "server '\(serverName)' was stopped"))
+            }
+            group.addTask {
+                await session.initialized.wait()
+                await listenForServerMessages(connection: connection, session: session)
             }
             while let chunk = await connection.nextOutbound() {
                 for message in chunk.split(separator: 0x0A) where !message.isEmpty {
@@ -57,19 +71,18 @@ struct StreamableHTTPTransport: HTTPTransport {
     private func post(_ body: [UInt8], connection: MCPConnection, session: SessionState, mayRenewSession: Bool) async {
         let (requestID, isInitialize) = Self.describe(body)
         do {
-            let response = try await client.execute(request(body, session: session), timeout: requestTimeout, logger: logger)
+            let response = try await client.execute(request(body, session: session), timeout: readTimeout, logger: logger)
             if let id = response.headers.first(name: "Mcp-Session-Id") {
                 session.state.withLock { $0.id = id }
             }
             switch response.status.code {
             case 200:
-                let contentType = response.headers.first(name: "Content-Type")?.lowercased() ?? ""
-                if contentType.hasPrefix("text/event-stream") {
+                var failure: MCPSessionError?
+                if Self.isEventStream(response) {
                     var parser = SSEParser(maxLineBytes: maxMessageBytes, maxEventBytes: maxMessageBytes)
-                    for try await buffer in response.body {
-                        for event in try parser.feed(buffer.readableBytesView) where event.type == "message" {
-                            deliver(Array(event.data.utf8), to: connection, session: session, isInitialize: isInitialize)
-                        }
+                    failure = await readEvents(response, parser: &parser, connection: connection, session: session, isInitialize: isInitialize)
+                    if let requestID, connection.isAwaiting(id: requestID), !parser.lastEventID.isEmpty, failure?.code != .messageTooLarge {
+                        failure = await resume(requestID, parser: &parser, connection: connection, session: session)
                     }
                 } else {
                     let bytes = try await response.body.collect(upTo: maxMessageBytes)
@@ -78,7 +91,7 @@ struct StreamableHTTPTransport: HTTPTransport {
                 // The reply is over; a request it did not answer never will be (a no-op if it was).
                 if let requestID {
                     connection.failRequest(
-                        id: requestID, MCPSessionError(.disconnected, "server '\(serverName)' ended its reply without answering"))
+                        id: requestID, failure ?? MCPSessionError(.disconnected, "server '\(serverName)' ended its reply without answering"))
                 }
             case 202:
                 _ = try await response.body.collect(upTo: 64 << 10)
@@ -89,22 +102,113 @@ struct StreamableHTTPTransport: HTTPTransport {
                 await post(body, connection: connection, session: session, mayRenewSession: false)
             default:
                 let excerpt = (try? await response.body.collect(upTo: 2048)).map { String(buffer: $0) } ?? ""
-                if let requestID { connection.failRequest(id: requestID, statusError(response.status.code, excerpt: excerpt)) }
+                if let requestID { connection.failRequest(id: requestID, statusError(response, excerpt: excerpt)) }
             }
-        } catch let error as SSEParser.TooLarge {
-            if let requestID { connection.failRequest(id: requestID, MCPSessionError(.messageTooLarge, "server '\(serverName)': \(error)")) }
         } catch {
             if let requestID { connection.failRequest(id: requestID, unreachable(error)) }
+        }
+    }
+
+    /// Delivers every `message` event of an SSE body; returns why the stream broke, or nil when
+    /// it ended cleanly. With `until`, stops once that request has its answer.
+    private func readEvents(
+        _ response: HTTPClientResponse, parser: inout SSEParser, connection: MCPConnection, session: SessionState,
+        isInitialize: Bool = false, until requestID: Int? = nil
+    ) async -> MCPSessionError? {
+        do {
+            for try await buffer in response.body {
+                for event in try parser.feed(buffer.readableBytesView) where event.type == "message" {
+                    deliver(Array(event.data.utf8), to: connection, session: session, isInitialize: isInitialize)
+                }
+                if let requestID, !connection.isAwaiting(id: requestID) { return nil }
+            }
+            return nil
+        } catch let error as SSEParser.TooLarge {
+            return MCPSessionError(.messageTooLarge, "server '\(serverName)': \(error)")
+        } catch {
+            return unreachable(error)
+        }
+    }
+
+    /// Resumes a reply stream that ended before its answer: waits the server's `retry` time,
+    /// then GETs the stream again with `Last-Event-ID`, for as long as that brings new events.
+    /// - Returns: Why the answer cannot come, or nil once it came.
+    private func resume(_ requestID: Int, parser: inout SSEParser, connection: MCPConnection, session: SessionState) async -> MCPSessionError? {
+        var fruitless = 0
+        var lastFailure: MCPSessionError?
+        while fruitless < maxResumesWithoutProgress, connection.isAwaiting(id: requestID), !connection.isClosed {
+            let lastEventID = parser.lastEventID
+            do {
+                try await Task.sleep(for: .milliseconds(min(max(parser.retryMilliseconds ?? 500, 0), 10_000)))
+            } catch {
+                return MCPSessionError(.disconnected, "server '\(serverName)' was stopped")
+            }
+            parser.finish()
+            logger.debug("resuming a reply stream", metadata: ["server": "\(serverName)", "last_event_id": "\(lastEventID)"])
+            do {
+                let response = try await client.execute(streamRequest(session: session, lastEventID: lastEventID), timeout: readTimeout, logger: logger)
+                guard response.status.code == 200, Self.isEventStream(response) else {
+                    let excerpt = (try? await response.body.collect(upTo: 2048)).map { String(buffer: $0) } ?? ""
+                    let error = statusError(response, excerpt: excerpt)
+                    return MCPSessionError(error.code, "\(error.message) (resuming a cut reply with Last-Event-ID)")
+                }
+                lastFailure = await readEvents(response, parser: &parser, connection: connection, session: session, until: requestID)
+                if lastFailure?.code == .messageTooLarge { return lastFailure }
+            } catch {
+                lastFailure = unreachable(error)
+            }
+            fruitless = parser.lastEventID == lastEventID ? fruitless + 1 : 0
+        }
+        guard connection.isAwaiting(id: requestID) else { return nil }
+        return lastFailure.map { MCPSessionError($0.code, "\($0.message) (resuming a cut reply)") }
+            ?? MCPSessionError(.disconnected, "server '\(serverName)' cut its reply, and resuming it brought no answer")
+    }
+
+    /// Keeps the server's own stream open (GET) and delivers what it sends: reopened after it
+    /// drops, with `Last-Event-ID` when the server gave ids, and with backoff while the server
+    /// is down or its session gone; given up on a 405 (the server offers none) or another refusal.
+    private func listenForServerMessages(connection: MCPConnection, session: SessionState) async {
+        var parser = SSEParser(maxLineBytes: maxMessageBytes, maxEventBytes: maxMessageBytes)
+        var failures = 0
+        while !Task.isCancelled, !connection.isClosed {
+            let lastEventID = parser.lastEventID
+            do {
+                let response = try await client.execute(
+                    streamRequest(session: session, lastEventID: lastEventID.isEmpty ? nil : lastEventID), timeout: readTimeout, logger: logger)
+                guard response.status.code == 200, Self.isEventStream(response) else {
+                    _ = try? await response.body.collect(upTo: 2048)
+                    // 404: the session expired; the next POST starts a new one, try with that.
+                    // 5xx, 429: down for now.
+                    let status = response.status.code
+                    guard status == 404 || status == 429 || status >= 500 else {
+                        logger.debug("server offers no stream of its own", metadata: ["server": "\(serverName)", "status": "\(status)"])
+                        return
+                    }
+                    throw MCPSessionError(.disconnected, "HTTP \(status)")
+                }
+                let failure = await readEvents(response, parser: &parser, connection: connection, session: session)
+                if failure?.code == .messageTooLarge {
+                    logger.warning("closed the server's own stream", metadata: ["server": "\(serverName)", "error": "\(failure!.message)"])
+                }
+                failures = failure == nil || parser.lastEventID != lastEventID ? 0 : failures + 1
+            } catch {
+                failures += 1
+            }
+            parser.finish()
+            let delay = failures == 0
+                ? Duration.milliseconds(min(max(parser.retryMilliseconds ?? 1000, 0), 30_000))
+                : Backoff.delay(failedAttempt: failures, base: .seconds(1), cap: .seconds(60))
+            try? await Task.sleep(for: delay)
         }
     }
 
     /// Hands one received message to the connection; remembers the negotiated revision.
     private func deliver(_ message: [UInt8], to connection: MCPConnection, session: SessionState, isInitialize: Bool) {
         message.withUnsafeBytes { bytes in
-            if isInitialize, let version = Self.negotiatedVersion(bytes) {
-                session.state.withLock { $0.protocolVersion = version }
-            }
+            let version = isInitialize ? Self.negotiatedVersion(bytes) : nil
+            if let version { session.state.withLock { $0.protocolVersion = version } }
             connection.receive(line: bytes)
+            if version != nil { session.initialized.signal() }
         }
     }
 
@@ -113,11 +217,25 @@ struct StreamableHTTPTransport: HTTPTransport {
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         request.headers.add(name: "Accept", value: "application/json, text/event-stream")
+        addSessionHeaders(to: &request, session: session)
+        request.body = .bytes(ByteBuffer(bytes: body))
+        return request
+    }
+
+    /// A GET of the server's stream: its own, or a cut reply's when `lastEventID` is given.
+    private func streamRequest(session: SessionState, lastEventID: String?) -> HTTPClientRequest {
+        var request = HTTPClientRequest(url: config.url)
+        request.method = .GET
+        request.headers.add(name: "Accept", value: "text/event-stream")
+        if let lastEventID { request.headers.add(name: "Last-Event-ID", value: lastEventID) }
+        addSessionHeaders(to: &request, session: session)
+        return request
+    }
+
+    private func addSessionHeaders(to request: inout HTTPClientRequest, session: SessionState) {
         if let id = session.id { request.headers.add(name: "Mcp-Session-Id", value: id) }
         if let version = session.protocolVersion { request.headers.add(name: "MCP-Protocol-Version", value: version) }
         for (name, value) in credentialHeaders { request.headers.add(name: name, value: value) }
-        request.body = .bytes(ByteBuffer(bytes: body))
-        return request
     }
 
     /// Initializes a new HTTP session after the old one expired (the MCP session's state —
@@ -129,14 +247,14 @@ struct StreamableHTTPTransport: HTTPTransport {
             {"jsonrpc":"2.0","id":"astra-renew","method":"initialize","params":{"protocolVersion":"\(session.protocolVersion ?? MCPProtocol.requestedVersion)",\
             "capabilities":{},"clientInfo":{"name":"\(MCPProtocol.clientName)","version":"\(MCPProtocol.clientVersion)"}}}
             """.utf8)
-        let response = try await client.execute(request(initialize, session: session), timeout: requestTimeout, logger: logger)
+        let response = try await client.execute(request(initialize, session: session), timeout: readTimeout, logger: logger)
         guard response.status.code == 200, let id = response.headers.first(name: "Mcp-Session-Id") else {
             throw MCPSessionError(.disconnected, "server '\(serverName)' refused a new session (HTTP \(response.status.code))")
         }
         _ = try await response.body.collect(upTo: maxMessageBytes)
         session.state.withLock { $0.id = id }
         let initialized = Array(#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.utf8)
-        _ = try await client.execute(request(initialized, session: session), timeout: requestTimeout, logger: logger).body.collect(upTo: 64 << 10)
+        _ = try await client.execute(request(initialized, session: session), timeout: readTimeout, logger: logger).body.collect(upTo: 64 << 10)
     }
 
     private func deleteSession(_ id: String) async {
@@ -145,6 +263,10 @@ struct StreamableHTTPTransport: HTTPTransport {
         request.headers.add(name: "Mcp-Session-Id", value: id)
         for (name, value) in credentialHeaders { request.headers.add(name: name, value: value) }
         _ = try? await client.execute(request, timeout: .seconds(5), logger: logger)
+    }
+
+    private static func isEventStream(_ response: HTTPClientResponse) -> Bool {
+        (response.headers.first(name: "Content-Type")?.lowercased() ?? "").hasPrefix("text/event-stream")
     }
 
     /// `result.protocolVersion` of an initialize response.

@@ -15,6 +15,8 @@ final class PythonHTTPServer: @unchecked Sendable {
         case streamableSSE
         /// Streamable HTTP, answering POSTs with application/json.
         case streamableJSON
+        /// Streamable HTTP with event ids and an event store: cut reply streams can be resumed.
+        case streamableResumable
         /// The legacy HTTP+SSE transport.
         case legacySSE
         /// `misbehaving_http_server.py`: oversized events, endless and cut streams.
@@ -43,7 +45,7 @@ final class PythonHTTPServer: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: python)
         let script = mode == .misbehaving ? "Tests/Fixtures/misbehaving_http_server.py" : "Tests/Fixtures/http_server.py"
         process.arguments = [TestPaths.repositoryRoot.appendingPathComponent(script).path, "\(port)"]
-            + (mode == .streamableJSON ? ["--json"] : mode == .legacySSE ? ["--sse"] : [])
+            + (mode == .streamableJSON ? ["--json"] : mode == .legacySSE ? ["--sse"] : mode == .streamableResumable ? ["--resumable"] : [])
             + (requiredHeader.map { ["--require-header", $0] } ?? [])
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
