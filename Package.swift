@@ -57,12 +57,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // A small MCP server over stdio for the demo, the benchmark and the tests.
+        // A small MCP server (stdio, or Streamable HTTP with --http) for the demo, the benchmark
+        // and the tests.
         .executableTarget(
             name: "astra-mcpd-demo-server",
             dependencies: [
                 .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -53,6 +53,7 @@ public struct AstraDaemon: Sendable {
         poolConfiguration.idleTimeout = configuration.sessionIdleTimeout
         poolConfiguration.sessionsPerServer = configuration.sessionsPerServer
         poolConfiguration.httpReadTimeout = configuration.httpReadTimeout
+        poolConfiguration.httpConnectionsPerHost = configuration.maxInFlightPerServer + configuration.sessionsPerServer + 1
         let logger = self.logger
         if let problem = (Result { try CredentialKeyring.load(directory: configuration.credentialKeysDirectory) }).failureDescription {
             logger.notice("stored credentials are unavailable until keys are added", metadata: ["reason": "\(problem)"])

@@ -3,12 +3,30 @@ import Logging
 import MCP
 
 /// Wires the demo tools into an MCP `Server` and serves it over stdin/stdout
-/// until stdin closes and the requests already read are answered.
+/// until stdin closes and the requests already read are answered — or, with
+/// `--http PORT`, over Streamable HTTP (see ``DemoHTTPServer``).
 struct DemoServer {
     let options: DemoServerOptions
     let logger = Logger(label: "astra-mcpd-demo-server")
 
     func run() async throws {
+        if let port = options.httpPort {
+            try await DemoHTTPServer(host: options.httpHost, port: port, logger: logger) { try await makeServer() }.run()
+            return
+        }
+        let server = try await makeServer()
+        try await server.start(
+            transport: DrainingTransport(StdioTransport(logger: logger), logger: logger),
+            initializeHook: options.exitDuringInitialize ? Self.exitInsteadOfInitializing : nil
+        )
+        logger.info("Serving MCP over stdio", metadata: ["tools": "\(DemoTool.all.count)"])
+        await server.waitUntilCompleted()
+        await server.stop()
+        logger.info("stdin closed; exiting")
+    }
+
+    /// A `Server` with the demo tools, not started yet.
+    func makeServer() async throws -> Server {
         let server = Server(
             name: "astra-mcpd-demo-server",
             version: "0.1.0",
@@ -26,15 +44,7 @@ struct DemoServer {
             let progress = ProgressReporter(server: server, token: params._meta?.progressToken)
             return try await tool.call(with: params.arguments, progress: progress)
         }
-
-        try await server.start(
-            transport: DrainingTransport(StdioTransport(logger: logger), logger: logger),
-            initializeHook: options.exitDuringInitialize ? Self.exitInsteadOfInitializing : nil
-        )
-        logger.info("Serving MCP over stdio", metadata: ["tools": "\(DemoTool.all.count)"])
-        await server.waitUntilCompleted()
-        await server.stop()
-        logger.info("stdin closed; exiting")
+        return server
     }
 
     /// The `--exit-during-initialize` behaviour: die mid-handshake, as a broken server would.

@@ -11,6 +11,10 @@ struct DemoServerOptions: Sendable {
     var exitDuringInitialize = false
     /// Print the usage and exit.
     var showHelp = false
+    /// Serve Streamable HTTP on this port (0: any free one) instead of stdio.
+    var httpPort: Int?
+    /// The address `--http` listens on.
+    var httpHost = "127.0.0.1"
 
     static let usage = """
         Usage: astra-mcpd-demo-server [options]
@@ -23,6 +27,12 @@ struct DemoServerOptions: Sendable {
           --stderr-banner TEXT      Write TEXT to stderr at start.
           --exit-during-initialize  On initialize, write a note to stderr and
                                     exit with status 3 without answering.
+          --http PORT               Serve MCP's Streamable HTTP transport on
+                                    http://127.0.0.1:PORT/mcp instead of stdio
+                                    (0 picks a free port). The URL is printed
+                                    on stdout once the server listens.
+          --host ADDRESS            The address --http listens on
+                                    (default 127.0.0.1).
           -h, --help                Show this help.
 
         """
@@ -43,6 +53,14 @@ struct DemoServerOptions: Sendable {
                 stderrBanner = banner
             case "--exit-during-initialize":
                 exitDuringInitialize = true
+            case "--http":
+                guard let value = arguments.next(), let port = Int(value), (0...65535).contains(port) else {
+                    throw UsageError("--http needs a port number (0 for any free port)")
+                }
+                httpPort = port
+            case "--host":
+                guard let host = arguments.next(), !host.isEmpty else { throw UsageError("--host needs an address") }
+                httpHost = host
             case "-h", "--help":
                 showHelp = true
             default:

@@ -47,6 +47,9 @@ struct BenchCommand: AsyncParsableCommand {
                 servers: [
                     .init(label: "fast (negligible per-call cost)", command: fast.split(separator: " ").map(String.init)),
                     .init(label: "demo (Swift SDK server)", command: [demoServer ?? siblingExecutable("astra-mcpd-demo-server")]),
+                    .init(
+                        label: "demo over Streamable HTTP (Swift SDK server)", command: [demoServer ?? siblingExecutable("astra-mcpd-demo-server")],
+                        overHTTP: true),
                 ],
                 statementStatistics: statementStatistics
             ).run()

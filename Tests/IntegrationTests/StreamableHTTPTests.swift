@@ -29,6 +29,29 @@ struct StreamableHTTPTests {
         }
     }
 
+    @Test("our Swift demo server over Streamable HTTP (--http): concurrent calls succeed, a slow call ends as timeout")
+    func swiftDemoServer() async throws {
+        try TestPaths.requireExecutable(TestPaths.demoServer, hint: "build it with 'swift build --product astra-mcpd-demo-server'")
+        let http = try await DemoHTTPServerProcess.start(executable: TestPaths.demoServer)
+        defer { http.stop() }
+        try await TestDatabase.with { db in
+            try await TestDaemon.with(db) { daemon in
+                let server = try await daemon.registerHTTPServer("swift-http", url: http.url)
+                #expect(try await daemon.sync(server).toolsOffered == 4)
+                let (ids, _) = try await daemon.runToCompletion {
+                    try await daemon.enqueueMany("add", on: server, count: 50, argumentsSQL: "jsonb_build_object('a', g, 'b', 1)")
+                }
+                let rows = try await ExecutionRow.fetchAll(ids, from: daemon.database, logger: daemon.logger)
+                #expect(rows.values.allSatisfy { $0.status == "success" }, "\(rows.values.compactMap(\.errorMessage).prefix(3))")
+                try await daemon.execute("UPDATE mcp_tools SET timeout_seconds = 1 WHERE server_id = '\(server.id)' AND tool_name = 'sleep'")
+                let slow = try await daemon.run("sleep", on: server, arguments: #"{"seconds": 5}"#)
+                #expect(slow.status == "timeout", "\(slow.errorMessage ?? "")")
+                let after = try await daemon.run("echo", on: server, arguments: #"{"text": "still fine"}"#)
+                #expect(after.outputText == "still fine")
+            }
+        }
+    }
+
     @Test("a server restarted mid-run: the old session 404s and the next executions still succeed")
     func restartedServer() async throws {
         try await PythonHTTPServer.with { http in

@@ -5,7 +5,8 @@ import ServiceLifecycle
 import Synchronization
 
 /// `astra-mcpd bench`: measures the real daemon path in-process against a real PostgreSQL and
-/// real stdio MCP servers, and prints the figures.
+/// real MCP servers (over stdio, and the demo server over Streamable HTTP), and prints the
+/// figures.
 ///
 /// - Throughput: `count` executions of `add` enqueued at once, enqueue → all terminal
 ///   (counted from `astra_mcpd_finished` notifications).
@@ -20,10 +21,13 @@ public struct Benchmark: Sendable {
     /// A server to measure.
     public struct Server: Sendable {
         public var label: String
+        /// A stdio server's command line, or the demo server's executable to run with `--http 0`.
         public var command: [String]
-        public init(label: String, command: [String]) {
+        public var overHTTP: Bool
+        public init(label: String, command: [String], overHTTP: Bool = false) {
             self.label = label
             self.command = command
+            self.overHTTP = overHTTP
         }
     }
 
@@ -95,20 +99,28 @@ public struct Benchmark: Sendable {
             tasks.addTask { try await group.run() }
             let database = parts.database
             let team = UUID()
-            let args = benchServer.command.dropFirst().map { JSONScanner.quote($0) }.joined(separator: ",")
-            let config = "{\"command\": \(JSONScanner.quote(benchServer.command[0])), \"args\": [\(args)]}"
+            let httpServer = benchServer.overHTTP ? try await DemoHTTPServerProcess.start(executable: benchServer.command[0]) : nil
+            defer { httpServer?.stop() }
+            let config: String
+            if let httpServer {
+                config = "{\"url\": \(JSONScanner.quote(httpServer.url))}"
+            } else {
+                let args = benchServer.command.dropFirst().map { JSONScanner.quote($0) }.joined(separator: ",")
+                config = "{\"command\": \(JSONScanner.quote(benchServer.command[0])), \"args\": [\(args)]}"
+            }
+            let type = benchServer.overHTTP ? "http" : "stdio"
             let name = "bench-\(UUID().uuidString.prefix(8))"
             let serverID = try await database.query(
-                "INSERT INTO mcp_servers (team_id, name, server_type, config) VALUES (\(team), \(name), 'stdio', \(config)::jsonb) RETURNING id",
+                "INSERT INTO mcp_servers (team_id, name, server_type, config) VALUES (\(team), \(name), \(type), \(config)::jsonb) RETURNING id",
                 logger: logger
             ).decode(UUID.self).collectAll()[0]
-            let server = ServerDescriptor(id: serverID, name: name, serverType: "stdio", isActive: true, configJSON: config)
+            let server = ServerDescriptor(id: serverID, name: name, serverType: type, isActive: true, configJSON: config)
             try await ToolSyncer(database: database, pool: parts.pool, logger: logger).sync(server)
             let toolID = try await database.query(
                 "SELECT id FROM mcp_tools WHERE server_id = \(serverID) AND tool_name = 'add'", logger: logger
             ).decode(UUID.self).collectAll()[0]
 
-            print("\n[\(benchServer.label)] \(benchServer.command.joined(separator: " "))")
+            print("\n[\(benchServer.label)] \(httpServer?.url ?? benchServer.command.joined(separator: " "))")
             try await database.withConnection { listener in
                 try await listener.listen(on: "astra_mcpd_finished") { notifications in
                     var iterator = notifications.makeAsyncIterator()

@@ -6,9 +6,9 @@ import ServiceLifecycle
 /// `astra-mcpd demo`: the whole path on a throwaway database, start to finish.
 ///
 /// Starts a local PostgreSQL (unless a database is configured), migrates, registers the demo
-/// stdio server, syncs its tools, enqueues a handful of executions as a backend would (plain
-/// INSERTs), runs the daemon until a `astra_mcpd_finished` notification has covered every one,
-/// prints the outcomes and cleans up.
+/// server twice — over stdio, and over Streamable HTTP (`--http`) — syncs their tools, enqueues
+/// a handful of executions as a backend would (plain INSERTs), runs the daemon until a
+/// `astra_mcpd_finished` notification has covered every one, prints the outcomes and cleans up.
 public struct DemoRunner: Sendable {
     public var configuration: DaemonConfiguration
     public var demoServerPath: String
@@ -24,6 +24,8 @@ public struct DemoRunner: Sendable {
     struct DemoCall {
         var tool: String
         var arguments: String
+        /// Over the Streamable HTTP server rather than stdio.
+        var overHTTP = false
     }
 
     static let calls: [DemoCall] = [
@@ -34,6 +36,8 @@ public struct DemoRunner: Sendable {
         DemoCall(tool: "add", arguments: #"{"a": "twenty", "b": 22}"#),
         DemoCall(tool: "echo", arguments: #"["not", "an", "object"]"#),
         DemoCall(tool: "sleep", arguments: #"{"seconds": 5}"#),
+        DemoCall(tool: "echo", arguments: #"{"text": "hello over Streamable HTTP"}"#, overHTTP: true),
+        DemoCall(tool: "add", arguments: #"{"a": 2, "b": 3}"#, overHTTP: true),
     ]
 
     public func run() async throws {
@@ -59,7 +63,10 @@ public struct DemoRunner: Sendable {
         try await url.withConnection(logger: logger) { connection in
             try await Migrator(migrations: migrations, logger: logger).migrate(connection)
         }
-        print("migrated; registering the demo server \(demoServerPath)")
+        print("migrated; starting the demo server over Streamable HTTP")
+        let httpServer = try await DemoHTTPServerProcess.start(executable: demoServerPath)
+        defer { httpServer.stop() }
+        print("registering the demo server \(demoServerPath) over stdio, and at \(httpServer.url)")
 
         var daemonConfiguration = configuration
         daemonConfiguration.syncOnStart = false
@@ -72,18 +79,13 @@ public struct DemoRunner: Sendable {
             defer { tasks.cancelAll() }
             let database = parts.database
             let team = UUID()
-            let config = "{\"command\": \(JSONScanner.quote(demoServerPath)), \"args\": []}"
-            let serverID = try await database.query(
-                "INSERT INTO mcp_servers (team_id, name, server_type, config) VALUES (\(team), 'demo', 'stdio', \(config)::jsonb) RETURNING id",
-                logger: logger
-            ).decode(UUID.self).collectAll()[0]
-            let server = ServerDescriptor(id: serverID, name: "demo", serverType: "stdio", isActive: true, configJSON: config)
-            let synced = try await ToolSyncer(database: database, pool: parts.pool, logger: logger).sync(server)
-            print("synced \(synced.toolsOffered) tools from the demo server")
-            _ = try await database.query("UPDATE mcp_tools SET timeout_seconds = 2, max_attempts = 1 WHERE server_id = \(serverID) AND tool_name = 'sleep'", logger: logger).collect()
+            let stdio = try await register(
+                "demo", type: "stdio", config: "{\"command\": \(JSONScanner.quote(demoServerPath)), \"args\": []}", team: team, parts: parts)
+            let http = try await register("demo-http", type: "http", config: "{\"url\": \(JSONScanner.quote(httpServer.url))}", team: team, parts: parts)
+            _ = try await database.query("UPDATE mcp_tools SET timeout_seconds = 2, max_attempts = 1 WHERE tool_name = 'sleep'", logger: logger).collect()
 
             let started = ContinuousClock.now
-            let ids = try await enqueueAndWait(database: database, team: team, serverID: serverID)
+            let ids = try await enqueueAndWait(database: database, team: team, stdioServerID: stdio, httpServerID: http)
             let elapsed = ContinuousClock.now - started
             try await printOutcomes(database: database, ids: ids, elapsed: elapsed)
             await group.triggerGracefulShutdown()
@@ -91,12 +93,25 @@ public struct DemoRunner: Sendable {
         }
     }
 
-    /// Enqueues the demo calls in one INSERT and waits for the finished notifications.
-    private func enqueueAndWait(database: PostgresClient, team: UUID, serverID: UUID) async throws -> [UUID] {
+    /// Inserts a server row and syncs its tools; returns its id.
+    private func register(_ name: String, type: String, config: String, team: UUID, parts: AstraDaemon.Parts) async throws -> UUID {
+        let id = try await parts.database.query(
+            "INSERT INTO mcp_servers (team_id, name, server_type, config) VALUES (\(team), \(name), \(type), \(config)::jsonb) RETURNING id",
+            logger: logger
+        ).decode(UUID.self).collectAll()[0]
+        let server = ServerDescriptor(id: id, name: name, serverType: type, isActive: true, configJSON: config)
+        let synced = try await ToolSyncer(database: parts.database, pool: parts.pool, logger: logger).sync(server)
+        print("synced \(synced.toolsOffered) tools from '\(name)' (\(type))")
+        return id
+    }
+
+    /// Enqueues the demo calls and waits for the finished notifications.
+    private func enqueueAndWait(database: PostgresClient, team: UUID, stdioServerID: UUID, httpServerID: UUID) async throws -> [UUID] {
         try await database.withConnection { listener in
             try await listener.listen(on: "astra_mcpd_finished") { notifications in
                 var ids: [UUID] = []
                 for call in Self.calls {
+                    let serverID = call.overHTTP ? httpServerID : stdioServerID
                     let id = try await database.query("""
                         INSERT INTO mcp_tool_executions (user_id, team_id, server_id, tool_id, input_parameters)
                         SELECT \(UUID()), \(team), \(serverID), id, \(call.arguments)::jsonb FROM mcp_tools
@@ -117,25 +132,25 @@ public struct DemoRunner: Sendable {
 
     private func printOutcomes(database: PostgresClient, ids: [UUID], elapsed: Duration) async throws {
         let rows = try await database.query("""
-            SELECT e.id, t.tool_name, e.input_parameters::text, e.status, coalesce(e.duration_ms, 0),
+            SELECT e.id, s.name, t.tool_name, e.input_parameters::text, e.status, coalesce(e.duration_ms, 0),
                    coalesce(e.error_message, e.output_result->'content'->0->>'text', '')
-            FROM mcp_tool_executions e JOIN mcp_tools t ON t.id = e.tool_id
+            FROM mcp_tool_executions e JOIN mcp_tools t ON t.id = e.tool_id JOIN mcp_servers s ON s.id = e.server_id
             WHERE e.id = ANY(\(ids))
-            """, logger: logger).decode((UUID, String, String, String, Int32, String).self).collectAll()
+            """, logger: logger).decode((UUID, String, String, String, String, Int32, String).self).collectAll()
         let byID = Dictionary(uniqueKeysWithValues: rows.map { ($0.0, $0) })
-        var table = [["tool", "arguments", "status", "ms", "result / error"]]
+        var table = [["server", "tool", "arguments", "status", "ms", "result / error"]]
         for id in ids {
             guard let row = byID[id] else { continue }
-            table.append([row.1, String(row.2.prefix(34)), row.3, "\(row.4)", String(row.5.replacingOccurrences(of: "\n", with: " ").prefix(60))])
+            table.append([row.1, row.2, String(row.3.prefix(34)), row.4, "\(row.5)", String(row.6.replacingOccurrences(of: "\n", with: " ").prefix(60))])
         }
-        let widths = (0..<5).map { column in table.map { $0[column].count }.max() ?? 0 }
+        let widths = (0..<6).map { column in table.map { $0[column].count }.max() ?? 0 }
         print("")
         for (index, row) in table.enumerated() {
             print(row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  "))
             if index == 0 { print(widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")) }
         }
         let stats = try await database.query(
-            "SELECT tool_name, execution_count, success_count, error_count, coalesce(avg_duration_ms, 0) FROM mcp_tools WHERE execution_count > 0 ORDER BY tool_name",
+            "SELECT s.name || '/' || t.tool_name, t.execution_count, t.success_count, t.error_count, coalesce(t.avg_duration_ms, 0) FROM mcp_tools t JOIN mcp_servers s ON s.id = t.server_id WHERE t.execution_count > 0 ORDER BY 1",
             logger: logger
         ).decode((String, Int32, Int32, Int32, Int32).self).collectAll()
         print("\nall \(ids.count) executions finished in \(elapsed.formatted(.units(allowed: [.seconds, .milliseconds], width: .narrow)))")

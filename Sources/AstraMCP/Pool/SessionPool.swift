@@ -34,6 +34,9 @@ public final class SessionPool: Service, Sendable {
         public var sessionsPerServer: Int = 1
         /// How long a remote server may stay silent (response head, or between reads).
         public var httpReadTimeout: Duration = .seconds(300)
+        /// The most HTTP/1.1 connections kept to one host: each call in flight holds one while
+        /// its reply streams, and each session's own GET stream holds one.
+        public var httpConnectionsPerHost: Int = 34
         public var daemonEnvironment: [String: String] = ProcessInfo.processInfo.environment
         public init() {}
     }
@@ -126,6 +129,7 @@ public final class SessionPool: Service, Sendable {
         self.credentials = credentials
         var httpConfiguration = HTTPClient.Configuration(redirectConfiguration: .disallow)
         httpConfiguration.timeout = .init(connect: .seconds(10), read: TimeAmount(configuration.httpReadTimeout))
+        httpConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = configuration.httpConnectionsPerHost
         // A refused connection fails at once; retries are the retry policy's to decide.
         httpConfiguration.connectionPool.retryConnectionEstablishment = false
         self.httpClient = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: httpConfiguration, backgroundActivityLogger: logger)
