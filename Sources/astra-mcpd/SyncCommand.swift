@@ -23,7 +23,7 @@ struct SyncCommand: AsyncParsableCommand {
             try await daemon.preflight()
             let parts = try daemon.makeParts()
             let results = try await withThrowingTaskGroup(of: [Result<ToolSyncer.Result, any Error>]?.self) { group in
-                group.addTask { try await parts.database.run(); return nil }
+                group.addTask { await parts.database.run(); return nil }
                 group.addTask { try await parts.pool.run(); return nil }
                 group.addTask {
                     let results = try await ToolSyncer(database: parts.database, pool: parts.pool, logger: logger).syncAll(only: server)

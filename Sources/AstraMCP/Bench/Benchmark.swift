@@ -61,10 +61,9 @@ public struct Benchmark: Sendable {
             cluster = try await EphemeralPostgres.start(logger: logger, statementStatistics: statementStatistics)
             configuration.databaseURL = cluster!.url
         }
-        defer { if let cluster { Task { await cluster.stop() } } }
         do {
             let url = try DatabaseURL(configuration.requireDatabaseURL())
-            try await url.withConnection(logger: logger) { try await Migrator(migrations: Migration.bundled(configuredDirectory: configuration.migrationsDirectory), logger: logger).migrate($0) }
+            _ = try await url.withConnection(logger: logger) { try await Migrator(migrations: Migration.bundled(configuredDirectory: configuration.migrationsDirectory), logger: logger).migrate($0) }
             print("astra-mcpd bench: \(count) executions, concurrency \(configuration.maxConcurrency), \(ProcessInfo.processInfo.activeProcessorCount) cores")
             for (index, server) in servers.enumerated() {
                 try await measure(server, configuration: configuration, measureIdle: index == 0)

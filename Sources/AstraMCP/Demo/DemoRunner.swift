@@ -60,7 +60,7 @@ public struct DemoRunner: Sendable {
     private func runDemo(_ configuration: DaemonConfiguration) async throws {
         let url = try DatabaseURL(configuration.requireDatabaseURL())
         let migrations = try Migration.bundled(configuredDirectory: configuration.migrationsDirectory)
-        try await url.withConnection(logger: logger) { connection in
+        _ = try await url.withConnection(logger: logger) { connection in
             try await Migrator(migrations: migrations, logger: logger).migrate(connection)
         }
         print("migrated; starting the demo server over Streamable HTTP")
