@@ -24,10 +24,17 @@ public struct AstraDaemon: Sendable {
     /// The parts of a running daemon, for callers that drive it themselves (demo, benchmark).
     public struct Parts: Sendable {
         public let database: PostgresClient
+        /// Runs `database`; ``waitUntilDatabaseRuns()`` before using it outside the services.
+        public let databaseService: DatabaseService
         public let pool: SessionPool
         public let worker: QueueWorker
         public let syncScheduler: ToolSyncScheduler
         public let services: [any Service]
+
+        /// Returns once the services' PostgreSQL client runs.
+        public func waitUntilDatabaseRuns() async {
+            await databaseService.waitUntilRunning()
+        }
     }
 
     /// Checks the database is reachable and migrated. Throws a one-line error otherwise.
@@ -111,12 +118,11 @@ public struct AstraDaemon: Sendable {
                 ChannelListener.credentialInbox: inbox.inboxPosted,
             ])
         let startup = StartupService(database: database, syncOnStart: configuration.syncOnStart, logger: logger)
+        let databaseService = DatabaseService(client: database)
+        let others: [any Service] = [pool, worker, watcher, health, syncScheduler, inbox, listener, startup, WatchdogService()]
         return Parts(
-            database: database, pool: pool, worker: worker, syncScheduler: syncScheduler,
-            services: [
-                database, pool, worker, watcher, health, syncScheduler, inbox, listener,
-                startup, WatchdogService(),
-            ])
+            database: database, databaseService: databaseService, pool: pool, worker: worker, syncScheduler: syncScheduler,
+            services: [databaseService] + others.map(databaseService.gating))
     }
 
     /// Runs until SIGTERM or SIGINT, then drains and returns.

@@ -25,13 +25,16 @@ func withDatabase<T: Sendable>(
 ) async throws -> T {
     let url = try DatabaseURL(configuration.requireDatabaseURL())
     try await url.withConnection(logger: logger) { _ in }  // a clear error when unreachable
-    let client = PostgresClient(configuration: url.clientConfiguration(maximumConnections: 2), backgroundLogger: logger)
+    let database = DatabaseService(client: PostgresClient(configuration: url.clientConfiguration(maximumConnections: 2), backgroundLogger: logger))
     return try await withThrowingTaskGroup(of: T?.self) { group in
         group.addTask {
-            await client.run()
+            await database.run()
             return nil
         }
-        group.addTask { try await body(client) }
+        group.addTask {
+            await database.waitUntilRunning()
+            return try await body(database.client)
+        }
         while let result = try await group.next() {
             if let result {
                 group.cancelAll()

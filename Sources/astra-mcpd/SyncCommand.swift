@@ -23,9 +23,10 @@ struct SyncCommand: AsyncParsableCommand {
             try await daemon.preflight()
             let parts = try daemon.makeParts()
             let results = try await withThrowingTaskGroup(of: [Result<ToolSyncer.Result, any Error>]?.self) { group in
-                group.addTask { await parts.database.run(); return nil }
+                group.addTask { await parts.databaseService.run(); return nil }
                 group.addTask { try await parts.pool.run(); return nil }
                 group.addTask {
+                    await parts.waitUntilDatabaseRuns()
                     let results = try await ToolSyncer(database: parts.database, pool: parts.pool, logger: logger).syncAll(only: server)
                     parts.pool.shutdown()
                     return results

@@ -96,6 +96,7 @@ public struct Benchmark: Sendable {
         let group = ServiceGroup(configuration: .init(services: parts.services.map { .init(service: $0) }, logger: logger))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
+            await parts.waitUntilDatabaseRuns()
             let database = parts.database
             let team = UUID()
             let httpServer = benchServer.overHTTP ? try await DemoHTTPServerProcess.start(executable: benchServer.command[0]) : nil

@@ -77,6 +77,7 @@ public struct DemoRunner: Sendable {
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             defer { tasks.cancelAll() }
+            await parts.waitUntilDatabaseRuns()
             let database = parts.database
             let team = UUID()
             let stdio = try await register(

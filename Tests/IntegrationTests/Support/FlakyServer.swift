@@ -33,7 +33,7 @@ struct FlakyServer: Sendable {
     /// Makes the server fail to start (`true`) or start again (`false`).
     func setDown(_ down: Bool) throws {
         if down {
-            FileManager.default.createFile(atPath: path("down"), contents: Data())
+            _ = FileManager.default.createFile(atPath: path("down"), contents: Data())
         } else {
             try? FileManager.default.removeItem(atPath: path("down"))
         }

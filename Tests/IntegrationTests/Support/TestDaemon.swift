@@ -39,6 +39,7 @@ struct TestDaemon: Sendable {
             configuration: .init(services: parts.services.map { .init(service: $0) }, logger: TestLogging.logger))
         let daemon = TestDaemon(parts: parts, testDatabase: testDatabase)
         let running = Task { try await group.run() }
+        await parts.waitUntilDatabaseRuns()
         let result: Result<T, any Error>
         do { result = .success(try await body(daemon)) } catch { result = .failure(error) }
         await group.triggerGracefulShutdown()
