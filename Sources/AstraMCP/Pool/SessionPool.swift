@@ -162,7 +162,10 @@ public final class SessionPool: Service, Sendable {
     /// ``reconcile(only:)`` sees the server active again.
     public func retire(serverID: UUID, reason: String, deactivated: Bool = false) {
         let retired = state.withLock { state in
-            if deactivated { state.inactive[serverID] = .now }
+            if deactivated {
+                state.inactive[serverID] = .now
+                state.poolSizes[serverID] = nil
+            }
             return state.removeEntries { $0.serverID == serverID }
         }
         stop(retired, reason: reason)
