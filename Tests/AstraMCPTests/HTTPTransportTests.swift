@@ -10,6 +10,16 @@ struct HTTPTransportTests {
         var secrets = ["s3cret"]
     }
 
+    @Test("only our own requests have an id to fail: not our replies to the server's requests")
+    func describesMessages() {
+        let request = Transport.describe(Array(#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{}}"#.utf8))
+        #expect(request.id == 7 && request.method == "tools/call")
+        let reply = Transport.describe(Array(#"{"jsonrpc":"2.0","id":7,"result":{}}"#.utf8))
+        #expect(reply.id == nil && reply.method == nil)
+        let notification = Transport.describe(Array(#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.utf8))
+        #expect(notification.id == nil && notification.method == "notifications/initialized")
+    }
+
     @Test("5xx and 429 are transient, with the wait Retry-After asks for; others are protocol errors; secrets redacted")
     func statusErrors() {
         let transport = Transport()

@@ -61,7 +61,17 @@ struct SSEParserTests {
         #expect(try parse("\u{FEFF}data: x\n\n") == [.init(type: "message", data: "x", lastEventID: "")])
     }
 
-    @Test("an unterminated event at the end of the stream is discarded")
+    @Test("Last-Event-ID is the id of the last complete event, not of one cut off")
+    func cutEventKeepsEarlierID() throws {
+        var parser = SSEParser()
+        #expect(try parser.feed(Array("id: 1\ndata: a\n\nid: 2\ndata: par".utf8)).count == 1)
+        #expect(parser.lastEventID == "1", "event 2 is not complete")
+        parser.finish()
+        #expect(parser.lastEventID == "1")
+        #expect(try parser.feed(Array("data: x\n\n".utf8)) == [.init(type: "message", data: "x", lastEventID: "1")])
+    }
+
+    @Test("an unterminated event is discarded at the end of the stream")
     func unterminated() throws {
         var parser = SSEParser()
         #expect(try parser.feed(Array("data: partial\n".utf8)).isEmpty)

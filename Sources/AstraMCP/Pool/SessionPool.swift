@@ -166,14 +166,9 @@ public final class SessionPool: Service, Sendable {
                 state.inactive[serverID] = .now
                 state.poolSizes[serverID] = nil
             }
-            return state.removeEntries { $0.serverID == serverID }
+            return state.removeEntries { key, _ in key.serverID == serverID }
         }
         stop(retired, reason: reason)
-    }
-
-    /// Stops one session (idle, or beyond its server's new pool size).
-    private func retire(_ key: SessionKey, reason: String) {
-        stop(state.withLock { state in state.removeEntries { $0 == key } }, reason: reason)
     }
 
     private func stop(_ retired: [(SessionKey, Entry)], reason: String) {
@@ -223,12 +218,12 @@ public final class SessionPool: Service, Sendable {
     /// Takes a new `"sessions"` of a server's config into account.
     private func resize(_ server: ServerDescriptor) {
         guard let size = try? poolSize(server) else { return }
-        let surplus: [SessionKey] = state.withLock { state in
-            guard (state.poolSizes[server.id] ?? configuration.sessionsPerServer) != size else { return [] }
+        let surplus = state.withLock { state in
+            guard (state.poolSizes[server.id] ?? configuration.sessionsPerServer) != size else { return [(SessionKey, Entry)]() }
             state.poolSizes[server.id] = size == configuration.sessionsPerServer ? nil : size
-            return state.entries.keys.filter { $0.serverID == server.id && $0.slot >= size }
+            return state.removeEntries { key, _ in key.serverID == server.id && key.slot >= size }
         }
-        for key in surplus { retire(key, reason: "the server's pool is smaller now") }
+        stop(surplus, reason: "the server's pool is smaller now")
     }
 
     /// The servers with a live or starting session.
@@ -250,15 +245,14 @@ public final class SessionPool: Service, Sendable {
         while !Task.isCancelled {
             try? await Task.sleep(for: min(configuration.idleTimeout / 2, .seconds(30)))
             let now = ContinuousClock.now
+            // Found and removed under one lock, so a session handed out meanwhile is not stopped.
             let idle = state.withLock { state in
-                state.entries.compactMap { key, entry -> SessionKey? in
-                    guard case .ready(let session) = entry.state, session.connection.pendingCount == 0,
-                        now - entry.lastUsed >= configuration.idleTimeout
-                    else { return nil }
-                    return key
+                state.removeEntries { _, entry in
+                    guard case .ready(let session) = entry.state, session.connection.pendingCount == 0 else { return false }
+                    return now - entry.lastUsed >= configuration.idleTimeout
                 }
             }
-            for key in idle { retire(key, reason: "idle") }
+            stop(idle, reason: "idle")
         }
     }
 
@@ -342,7 +336,7 @@ public final class SessionPool: Service, Sendable {
             case .wait:
                 if let start {
                     logger.debug("opening another session", metadata: ["server": "\(server.name)", "session": "\(start.key.slot)"])
-                    startRequestsContinuation.yield(start)
+                    submit(start)
                 }
             case .use(let session):
                 continuation.resume(returning: session)
@@ -381,6 +375,20 @@ public final class SessionPool: Service, Sendable {
                     switch entry.state {
                     case .ready(let session) where !session.connection.isClosed:
                         return .use(session)
+                    case .ready(let session):
+                        // It died and its teardown is still running: count the death here (the
+                        // teardown will find the entry replaced), so a server that keeps dying
+                        // under steady traffic backs off too; the first death restarts at once.
+                        let failures = state.countRestart(of: server.id, upSince: entry.createdAt)
+                        guard failures == 1 else {
+                            var error = MCPSessionError(
+                                .startFailed,
+                                "server '\(server.name)' is restarting after it exited: \(session.connection.closedReason?.message ?? "closed")")
+                            let delay = Backoff.delay(failedAttempt: failures, base: .milliseconds(500), cap: configuration.restartBackoffMax)
+                            state.entries[first]?.state = .failed(error, until: .now.advanced(by: delay))
+                            error.retryAfter = delay
+                            return .fail(error)
+                        }
                     case .failed(var error, let until) where ContinuousClock.now < until:
                         error.retryAfter = until - .now
                         return .fail(error)
@@ -400,7 +408,7 @@ public final class SessionPool: Service, Sendable {
                 // Sessions of an older config are replaced; callers still waiting for one to
                 // start wait for the new one instead.
                 var waiters = [continuation]
-                for (_, old) in state.removeEntries(where: { $0.serverID == server.id && ($0.slot == 0 || current[$0] == nil) }) {
+                for (_, old) in state.removeEntries(where: { key, _ in key.serverID == server.id && (key.slot == 0 || current[key] == nil) }) {
                     retiring.append(old.stop)
                     if case .starting(let oldWaiters) = old.state { waiters += oldWaiters }
                 }
@@ -408,12 +416,19 @@ public final class SessionPool: Service, Sendable {
                 return .wait
             }
             for stop in retiring { stop.signal() }
-            if let start { startRequestsContinuation.yield(start) }
+            if let start { submit(start) }
             switch decision {
             case .use(let session): continuation.resume(returning: session)
             case .fail(let error): continuation.resume(throwing: error)
             case .wait: break
             }
+        }
+    }
+
+    /// Hands a start to `run()`; after shutdown, fails its waiters instead.
+    private func submit(_ start: StartRequest) {
+        if case .terminated = startRequestsContinuation.yield(start) {
+            publish(start, .failed(MCPSessionError(.disconnected, "astra-mcpd is shutting down"), until: .now))
         }
     }
 
@@ -485,11 +500,12 @@ public final class SessionPool: Service, Sendable {
         let reason = connection.closedReason?.message ?? "closed"
         logger.info("server disconnected", metadata: ["server": "\(server.name)", "session": "\(request.key.slot)", "reason": "\(reason)"])
         let unexpected = !request.stop.isSignalled
-        let delay = unexpected ? restartDelay(after: server.id, upSince: started) : nil
         state.withLock { state in
             guard let entry = state.entries[request.key], entry.generation == request.generation, case .ready = entry.state else { return }
-            if let delay {
+            if unexpected {
                 // It died on its own: the next start waits (growing with every death in a row).
+                let failures = state.countRestart(of: server.id, upSince: started)
+                let delay = Backoff.delay(failedAttempt: failures, base: .milliseconds(500), cap: configuration.restartBackoffMax)
                 state.entries[request.key]?.state = .failed(
                     MCPSessionError(.startFailed, "server '\(server.name)' is restarting after it exited: \(reason)"),
                     until: .now.advanced(by: delay))
@@ -499,15 +515,10 @@ public final class SessionPool: Service, Sendable {
         }
     }
 
-    /// Counts a failure in a row and returns how long to wait before the next start: 0.5 s,
-    /// 1 s, 2 s, … up to `restartBackoffMax`, with jitter. A session that ran for a minute
-    /// before it died starts the count again.
-    private func restartDelay(after serverID: UUID, upSince: ContinuousClock.Instant? = nil) -> Duration {
-        let failures = state.withLock { state in
-            if let upSince, ContinuousClock.now - upSince > .seconds(60) { state.failuresInARow[serverID] = 0 }
-            state.failuresInARow[serverID, default: 0] += 1
-            return state.failuresInARow[serverID]!
-        }
+    /// Counts a start failure in a row and returns how long to wait before the next start:
+    /// 0.5 s, 1 s, 2 s, … up to `restartBackoffMax`, with jitter.
+    private func restartDelay(after serverID: UUID) -> Duration {
+        let failures = state.withLock { $0.countRestart(of: serverID, upSince: nil) }
         return Backoff.delay(failedAttempt: failures, base: .milliseconds(500), cap: configuration.restartBackoffMax)
     }
 
@@ -528,13 +539,14 @@ public final class SessionPool: Service, Sendable {
     }
 
     /// Settles a start and wakes its waiters.
-    /// - Returns: How many other sessions of the server were ready.
+    /// - Returns: How many other sessions of the server were ready, or nil if the start was
+    ///   retired meanwhile.
     @discardableResult
-    private func publish(_ request: StartRequest, _ newState: EntryState) -> Int {
-        let (waiters, othersReady): ([CheckedContinuation<Session, any Error>], Int) = state.withLock { state in
+    private func publish(_ request: StartRequest, _ newState: EntryState) -> Int? {
+        let (waiters, othersReady): ([CheckedContinuation<Session, any Error>], Int?) = state.withLock { state in
             guard var entry = state.entries[request.key], entry.generation == request.generation,
                 case .starting(let waiters) = entry.state
-            else { return ([], 0) }
+            else { return ([], nil) }
             entry.state = newState
             state.entries[request.key] = entry
             let othersReady = state.entries.count { key, entry in
@@ -616,9 +628,19 @@ extension SessionPool.State {
         return best.pending == 0 ? .idle(best.session) : .busy(best.session, pending: best.pending, canGrow: canGrow)
     }
 
+    /// Counts a start failure or an unexpected exit of `serverID` and returns how many came in a
+    /// row. A session that ran for a minute before it died starts the count again.
+    fileprivate mutating func countRestart(of serverID: UUID, upSince: ContinuousClock.Instant?) -> Int {
+        if let upSince, ContinuousClock.now - upSince > .seconds(60) { failuresInARow[serverID] = 0 }
+        failuresInARow[serverID, default: 0] += 1
+        return failuresInARow[serverID]!
+    }
+
     /// Removes and returns the sessions whose key matches.
-    fileprivate mutating func removeEntries(where matches: (SessionPool.SessionKey) -> Bool) -> [(SessionPool.SessionKey, SessionPool.Entry)] {
-        let removed = entries.filter { matches($0.key) }
+    fileprivate mutating func removeEntries(
+        where matches: (SessionPool.SessionKey, SessionPool.Entry) -> Bool
+    ) -> [(SessionPool.SessionKey, SessionPool.Entry)] {
+        let removed = entries.filter { matches($0.key, $0.value) }
         for key in removed.keys { entries[key] = nil }
         return removed.map { ($0.key, $0.value) }
     }

@@ -31,18 +31,19 @@ extension HTTPTransport {
         MCPSessionError(.disconnected, redacting(secrets, in: "server '\(serverName)' could not be reached: \(error)"))
     }
 
-    /// The integer id of an outgoing JSON-RPC request, and whether it is `initialize`.
-    static func describe(_ body: [UInt8]) -> (id: Int?, isInitialize: Bool) {
+    /// What an outgoing message is: the integer id of a request of ours (nil for a notification,
+    /// and for our reply to a server's request, whose id is the server's), and its method.
+    static func describe(_ body: [UInt8]) -> (id: Int?, method: String?) {
         body.withUnsafeBytes { bytes in
             let scanner = JSONScanner(bytes: bytes)
-            guard let members = try? scanner.members() else { return (nil, false) }
+            guard let members = try? scanner.members() else { return (nil, nil) }
             var id: Int?
-            var isInitialize = false
+            var method: String?
             for member in members {
                 if member.key == "id" { id = scanner.integer(member.value) }
-                if member.key == "method" { isInitialize = scanner.string(member.value) == "initialize" }
+                if member.key == "method" { method = scanner.string(member.value) }
             }
-            return (id, isInitialize)
+            return (method == nil ? nil : id, method)
         }
     }
 }

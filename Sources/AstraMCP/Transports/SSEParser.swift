@@ -26,8 +26,12 @@ struct SSEParser {
     let maxLineBytes: Int
     let maxEventBytes: Int
 
-    /// The last event id seen, kept across events.
+    /// The id of the last event completed (by its empty line), kept across events: what
+    /// `Last-Event-ID` carries on reconnect. An `id` of an event cut off before its end does not
+    /// count, or a resumed stream would skip that event.
     private(set) var lastEventID = ""
+    /// The last `id` field read, committed to `lastEventID` when its event completes.
+    private var eventIDBuffer = ""
     /// The reconnection time the server asked for with `retry`, in milliseconds.
     private(set) var retryMilliseconds: Int?
 
@@ -79,9 +83,12 @@ struct SSEParser {
         return events
     }
 
-    /// The stream ended: an event not closed by an empty line is discarded, as the standard says.
+    /// The stream ended: an event not closed by an empty line is discarded, as the standard says
+    /// (with its `id`).
     mutating func finish() {
         line.removeAll()
+        afterCR = false
+        eventIDBuffer = lastEventID
         resetEvent()
     }
 
@@ -113,7 +120,7 @@ struct SSEParser {
         case "event":
             eventType = Array(value)
         case "id":
-            if !value.contains(0) { lastEventID = String(decoding: value, as: UTF8.self) }
+            if !value.contains(0) { eventIDBuffer = String(decoding: value, as: UTF8.self) }
         case "retry":
             if !value.isEmpty, value.allSatisfy({ (0x30...0x39).contains($0) }), let milliseconds = Int(String(decoding: value, as: UTF8.self)) {
                 retryMilliseconds = milliseconds
@@ -126,6 +133,7 @@ struct SSEParser {
 
     private mutating func dispatch() -> Event? {
         defer { resetEvent() }
+        lastEventID = eventIDBuffer
         guard hasData else { return nil }
         return Event(
             type: eventType.isEmpty ? "message" : String(decoding: eventType, as: UTF8.self),

@@ -37,8 +37,14 @@ struct StreamableHTTPTransport: HTTPTransport {
 
     /// The HTTP session: its id and the negotiated protocol revision.
     private final class SessionState: Sendable {
-        let state = Mutex<(id: String?, protocolVersion: String?)>((nil, nil))
-        /// Signalled once initialize has been answered.
+        struct Values {
+            var id: String?
+            var protocolVersion: String?
+            /// Signalled when the new session being initialized (after a 404) is ready.
+            var renewal: AsyncEvent?
+        }
+        let state = Mutex(Values())
+        /// Signalled once the server has accepted `notifications/initialized`.
         let initialized = AsyncEvent()
         var id: String? { state.withLock { $0.id } }
         var protocolVersion: String? { state.withLock { $0.protocolVersion } }
@@ -69,10 +75,14 @@ struct StreamableHTTPTransport: HTTPTransport {
     }
 
     private func post(_ body: [UInt8], connection: MCPConnection, session: SessionState, mayRenewSession: Bool) async {
-        let (requestID, isInitialize) = Self.describe(body)
+        let (requestID, method) = Self.describe(body)
+        let isInitialize = method == "initialize"
+        let sessionID = session.id
         do {
             let response = try await client.execute(request(body, session: session), timeout: readTimeout, logger: logger)
-            if let id = response.headers.first(name: "Mcp-Session-Id") {
+            // The server names the session in its answer to initialize (later answers may echo
+            // it, but one arriving late must not bring back an expired session).
+            if isInitialize, let id = response.headers.first(name: "Mcp-Session-Id") {
                 session.state.withLock { $0.id = id }
             }
             switch response.status.code {
@@ -80,7 +90,7 @@ struct StreamableHTTPTransport: HTTPTransport {
                 var failure: MCPSessionError?
                 if Self.isEventStream(response) {
                     var parser = SSEParser(maxLineBytes: maxMessageBytes, maxEventBytes: maxMessageBytes)
-                    failure = await readEvents(response, parser: &parser, connection: connection, session: session, isInitialize: isInitialize)
+                    failure = await readEvents(response, parser: &parser, connection: connection, session: session, isInitialize: isInitialize).failure
                     if let requestID, connection.isAwaiting(id: requestID), !parser.lastEventID.isEmpty, failure?.code != .messageTooLarge {
                         failure = await resume(requestID, parser: &parser, connection: connection, session: session)
                     }
@@ -95,10 +105,10 @@ struct StreamableHTTPTransport: HTTPTransport {
                 }
             case 202:
                 _ = try await response.body.collect(upTo: 64 << 10)
-            case 404 where session.id != nil && mayRenewSession && !isInitialize:
+                if method == "notifications/initialized" { session.initialized.signal() }
+            case 404 where sessionID != nil && mayRenewSession && !isInitialize:
                 _ = try? await response.body.collect(upTo: 64 << 10)
-                logger.info("server session expired; starting a new one", metadata: ["server": "\(serverName)"])
-                try await renewSession(session)
+                try await renewSession(session, expired: sessionID!)
                 await post(body, connection: connection, session: session, mayRenewSession: false)
             default:
                 let excerpt = (try? await response.body.collect(upTo: 2048)).map { String(buffer: $0) } ?? ""
@@ -109,24 +119,28 @@ struct StreamableHTTPTransport: HTTPTransport {
         }
     }
 
-    /// Delivers every `message` event of an SSE body; returns why the stream broke, or nil when
-    /// it ended cleanly. With `until`, stops once that request has its answer.
+    /// Delivers every `message` event of an SSE body; returns why the stream broke (nil when it
+    /// ended cleanly) and how many messages it delivered. With `until`, stops once that request
+    /// has its answer.
+    @discardableResult
     private func readEvents(
         _ response: HTTPClientResponse, parser: inout SSEParser, connection: MCPConnection, session: SessionState,
         isInitialize: Bool = false, until requestID: Int? = nil
-    ) async -> MCPSessionError? {
+    ) async -> (failure: MCPSessionError?, delivered: Int) {
+        var delivered = 0
         do {
             for try await buffer in response.body {
                 for event in try parser.feed(buffer.readableBytesView) where event.type == "message" {
                     deliver(Array(event.data.utf8), to: connection, session: session, isInitialize: isInitialize)
+                    delivered += 1
                 }
-                if let requestID, !connection.isAwaiting(id: requestID) { return nil }
+                if let requestID, !connection.isAwaiting(id: requestID) { return (nil, delivered) }
             }
-            return nil
+            return (nil, delivered)
         } catch let error as SSEParser.TooLarge {
-            return MCPSessionError(.messageTooLarge, "server '\(serverName)': \(error)")
+            return (MCPSessionError(.messageTooLarge, "server '\(serverName)': \(error)"), delivered)
         } catch {
-            return unreachable(error)
+            return (unreachable(error), delivered)
         }
     }
 
@@ -139,7 +153,7 @@ struct StreamableHTTPTransport: HTTPTransport {
         while fruitless < maxResumesWithoutProgress, connection.isAwaiting(id: requestID), !connection.isClosed {
             let lastEventID = parser.lastEventID
             do {
-                try await Task.sleep(for: .milliseconds(min(max(parser.retryMilliseconds ?? 500, 0), 10_000)))
+                try await Task.sleep(for: .milliseconds(min(max(parser.retryMilliseconds ?? 500, 100), 10_000)))
             } catch {
                 return MCPSessionError(.disconnected, "server '\(serverName)' was stopped")
             }
@@ -152,7 +166,7 @@ struct StreamableHTTPTransport: HTTPTransport {
                     let error = statusError(response, excerpt: excerpt)
                     return MCPSessionError(error.code, "\(error.message) (resuming a cut reply with Last-Event-ID)")
                 }
-                lastFailure = await readEvents(response, parser: &parser, connection: connection, session: session, until: requestID)
+                lastFailure = await readEvents(response, parser: &parser, connection: connection, session: session, until: requestID).failure
                 if lastFailure?.code == .messageTooLarge { return lastFailure }
             } catch {
                 lastFailure = unreachable(error)
@@ -186,17 +200,18 @@ struct StreamableHTTPTransport: HTTPTransport {
                     }
                     throw MCPSessionError(.disconnected, "HTTP \(status)")
                 }
-                let failure = await readEvents(response, parser: &parser, connection: connection, session: session)
+                let (failure, delivered) = await readEvents(response, parser: &parser, connection: connection, session: session)
                 if failure?.code == .messageTooLarge {
                     logger.warning("closed the server's own stream", metadata: ["server": "\(serverName)", "error": "\(failure!.message)"])
                 }
-                failures = failure == nil || parser.lastEventID != lastEventID ? 0 : failures + 1
+                // A stream that brought nothing backs off like a failure, whatever `retry` says.
+                failures = delivered > 0 ? 0 : failures + 1
             } catch {
                 failures += 1
             }
             parser.finish()
             let delay = failures == 0
-                ? Duration.milliseconds(min(max(parser.retryMilliseconds ?? 1000, 0), 30_000))
+                ? Duration.milliseconds(min(max(parser.retryMilliseconds ?? 1000, 1000), 30_000))
                 : Backoff.delay(failedAttempt: failures, base: .seconds(1), cap: .seconds(60))
             try? await Task.sleep(for: delay)
         }
@@ -205,19 +220,20 @@ struct StreamableHTTPTransport: HTTPTransport {
     /// Hands one received message to the connection; remembers the negotiated revision.
     private func deliver(_ message: [UInt8], to connection: MCPConnection, session: SessionState, isInitialize: Bool) {
         message.withUnsafeBytes { bytes in
-            let version = isInitialize ? Self.negotiatedVersion(bytes) : nil
-            if let version { session.state.withLock { $0.protocolVersion = version } }
+            if isInitialize, let version = Self.negotiatedVersion(bytes) {
+                session.state.withLock { $0.protocolVersion = version }
+            }
             connection.receive(line: bytes)
-            if version != nil { session.initialized.signal() }
         }
     }
 
-    private func request(_ body: [UInt8], session: SessionState) -> HTTPClientRequest {
+    /// A POST of `body`; with `sessionID` nil, outside any session (a new initialize).
+    private func request(_ body: [UInt8], session: SessionState, sessionID: String?? = .none) -> HTTPClientRequest {
         var request = HTTPClientRequest(url: config.url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         request.headers.add(name: "Accept", value: "application/json, text/event-stream")
-        addSessionHeaders(to: &request, session: session)
+        addSessionHeaders(to: &request, session: session, sessionID: sessionID)
         request.body = .bytes(ByteBuffer(bytes: body))
         return request
     }
@@ -232,29 +248,60 @@ struct StreamableHTTPTransport: HTTPTransport {
         return request
     }
 
-    private func addSessionHeaders(to request: inout HTTPClientRequest, session: SessionState) {
-        if let id = session.id { request.headers.add(name: "Mcp-Session-Id", value: id) }
+    private func addSessionHeaders(to request: inout HTTPClientRequest, session: SessionState, sessionID: String?? = .none) {
+        if let id = sessionID ?? session.id { request.headers.add(name: "Mcp-Session-Id", value: id) }
         if let version = session.protocolVersion { request.headers.add(name: "MCP-Protocol-Version", value: version) }
         for (name, value) in credentialHeaders { request.headers.add(name: name, value: value) }
     }
 
-    /// Initializes a new HTTP session after the old one expired (the MCP session's state —
-    /// its tools, its capabilities — is the server's, so a fresh initialize is all it takes).
-    private func renewSession(_ session: SessionState) async throws {
-        session.state.withLock { $0.id = nil }
+    /// Replaces the session `expired` after a 404 — once, however many requests got the 404:
+    /// the first initializes a new session, the others wait for it (and requests sent meanwhile
+    /// carry the old id, get a 404 and wait too).
+    private func renewSession(_ session: SessionState, expired: String) async throws {
+        enum Role {
+            case renew(AsyncEvent)
+            case wait(AsyncEvent)
+            case alreadyRenewed
+        }
+        let role: Role = session.state.withLock { state in
+            guard state.id == expired else { return .alreadyRenewed }
+            if let renewal = state.renewal { return .wait(renewal) }
+            let renewal = AsyncEvent()
+            state.renewal = renewal
+            return .renew(renewal)
+        }
+        switch role {
+        case .alreadyRenewed:
+            return
+        case .wait(let renewal):
+            await renewal.wait()
+        case .renew(let renewal):
+            logger.info("server session expired; starting a new one", metadata: ["server": "\(serverName)"])
+            defer {
+                session.state.withLock { $0.renewal = nil }
+                renewal.signal()
+            }
+            try await initializeNewSession(session)
+        }
+    }
+
+    /// Initializes a new HTTP session (the MCP session's state — its tools, its capabilities —
+    /// is the server's, so a fresh initialize is all it takes).
+    private func initializeNewSession(_ session: SessionState) async throws {
         let initialize = Array(
             """
             {"jsonrpc":"2.0","id":"astra-renew","method":"initialize","params":{"protocolVersion":"\(session.protocolVersion ?? MCPProtocol.requestedVersion)",\
             "capabilities":{},"clientInfo":{"name":"\(MCPProtocol.clientName)","version":"\(MCPProtocol.clientVersion)"}}}
             """.utf8)
-        let response = try await client.execute(request(initialize, session: session), timeout: readTimeout, logger: logger)
+        let response = try await client.execute(request(initialize, session: session, sessionID: .some(nil)), timeout: readTimeout, logger: logger)
         guard response.status.code == 200, let id = response.headers.first(name: "Mcp-Session-Id") else {
             throw MCPSessionError(.disconnected, "server '\(serverName)' refused a new session (HTTP \(response.status.code))")
         }
         _ = try await response.body.collect(upTo: maxMessageBytes)
-        session.state.withLock { $0.id = id }
         let initialized = Array(#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.utf8)
-        _ = try await client.execute(request(initialized, session: session), timeout: readTimeout, logger: logger).body.collect(upTo: 64 << 10)
+        _ = try await client.execute(request(initialized, session: session, sessionID: id), timeout: readTimeout, logger: logger)
+            .body.collect(upTo: 64 << 10)
+        session.state.withLock { $0.id = id }
     }
 
     private func deleteSession(_ id: String) async {
