@@ -52,15 +52,6 @@ public struct AstraDaemon: Sendable {
         let database = PostgresClient(
             configuration: url.clientConfiguration(maximumConnections: configuration.databasePoolSize),
             backgroundLogger: logger)
-        var poolConfiguration = SessionPool.Configuration()
-        poolConfiguration.initializeTimeout = configuration.initializeTimeout
-        poolConfiguration.childExitGrace = configuration.childExitGrace
-        poolConfiguration.maxMessageBytes = configuration.maxMessageBytes
-        poolConfiguration.restartBackoffMax = configuration.restartBackoffMax
-        poolConfiguration.idleTimeout = configuration.sessionIdleTimeout
-        poolConfiguration.sessionsPerServer = configuration.sessionsPerServer
-        poolConfiguration.httpReadTimeout = configuration.httpReadTimeout
-        poolConfiguration.httpConnectionsPerHost = configuration.maxInFlightPerServer + configuration.sessionsPerServer + 1
         let logger = self.logger
         if let problem = (Result { try CredentialKeyring.load(directory: configuration.credentialKeysDirectory) }).failureDescription {
             logger.notice("stored credentials are unavailable until keys are added", metadata: ["reason": "\(problem)"])
@@ -70,7 +61,7 @@ public struct AstraDaemon: Sendable {
         // pool itself: the box ties the knot.
         let scheduler = Box<ToolSyncScheduler>()
         let pool = SessionPool(
-            configuration: poolConfiguration, logger: logger,
+            configuration: SessionPool.Configuration(configuration), logger: logger,
             handlersForServer: { server in
                 var handlers = MCPConnection.Handlers()
                 handlers.progress = { token, progress, total, message in
@@ -96,13 +87,7 @@ public struct AstraDaemon: Sendable {
         let worker = QueueWorker(
             configuration: QueueWorker.Configuration(configuration), database: database, pool: pool, logger: logger,
             onCallStarted: onCallStarted)
-        var healthConfiguration = HealthMonitor.Configuration()
-        healthConfiguration.interval = configuration.healthCheckInterval
-        healthConfiguration.timeout = configuration.healthCheckTimeout
-        healthConfiguration.parallelism = configuration.healthCheckParallelism
-        healthConfiguration.unhealthyAfter = configuration.unhealthyAfter
-        healthConfiguration.deactivateUnhealthy = configuration.deactivateUnhealthy
-        let health = HealthMonitor(configuration: healthConfiguration, database: database, pool: pool, logger: logger)
+        let health = HealthMonitor(configuration: HealthMonitor.Configuration(configuration), database: database, pool: pool, logger: logger)
         let watcher = ServerWatcher(
             database: database, pool: pool, syncScheduler: syncScheduler, healthMonitor: health, reconcileInterval: configuration.reconcileInterval,
             eagerConnect: configuration.eagerConnect, logger: logger)

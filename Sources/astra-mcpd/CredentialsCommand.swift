@@ -70,15 +70,8 @@ struct SetCredential: AsyncParsableCommand {
         await runReportingErrors {
             let keyring = try CredentialKeyring.load(directory: configuration.credentialKeysDirectory)
             try await withDatabase(configuration, logger: logger) { database in
-                let rows = try await database.query(
-                    "SELECT id FROM mcp_servers WHERE name = \(server) OR id::text = \(server)", logger: logger
-                ).collect()
-                guard let row = rows.first, rows.count == 1 else {
-                    throw CredentialError(rows.isEmpty ? "no server named '\(server)'" : "'\(server)' names several servers: use its id")
-                }
-                let serverID = try row.decode(UUID.self)
-                try await CredentialStore(database: database, keyring: keyring, logger: logger)
-                    .store(secret: line, serverID: serverID, credentialType: type)
+                let store = CredentialStore(database: database, keyring: keyring, logger: logger)
+                try await store.store(secret: line, serverID: store.serverID(nameOrID: server), credentialType: type)
             }
             print("stored the \(type) credential of '\(server)' (encrypted with key \(keyring.newestKeyID))")
         }

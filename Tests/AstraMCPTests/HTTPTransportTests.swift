@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Logging
 import Testing
 
 @testable import AstraMCP
@@ -6,8 +7,9 @@ import Testing
 @Suite("HTTP status errors")
 struct HTTPTransportTests {
     struct Transport: HTTPTransport {
-        var serverName = "remote"
-        var secrets = ["s3cret"]
+        var endpoint = HTTPEndpoint(
+            config: HTTPServerConfig(url: "http://127.0.0.1:1/mcp"), serverName: "remote", client: .shared,
+            logger: Logger(label: "test"), maxMessageBytes: 1 << 20, secrets: ["s3cret"])
     }
 
     @Test("only our own requests have an id to fail: not our replies to the server's requests")

@@ -34,7 +34,7 @@ public final class EphemeralPostgres: Sendable {
             try await exec(["chown", "postgres:postgres", directory], cwd: "/")
             chmod(directory, 0o700)
         }
-        let port = freePort()
+        let port = freeLocalPort()
         let cluster = EphemeralPostgres(
             url: "postgres://postgres@127.0.0.1:\(port)/postgres?sslmode=disable", directory: directory,
             binDirectory: binDirectory, runAs: runAs)
@@ -72,22 +72,22 @@ public final class EphemeralPostgres: Sendable {
             throw ConfigurationError("\(command.joined(separator: " ")) failed (\(result.terminationStatus)): \(result.standardError)")
         }
     }
+}
 
-    /// A TCP port nobody listens on right now.
-    private static func freePort() -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
-        }
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
+/// A TCP port of 127.0.0.1 nobody listens on right now.
+func freeLocalPort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
     }
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
 }

@@ -20,6 +20,15 @@ public struct HealthMonitor: Service {
         public var unhealthyAfter: Duration = .seconds(300)
         public var deactivateUnhealthy = false
         public init() {}
+
+        /// The health settings of a daemon configuration.
+        public init(_ daemon: DaemonConfiguration) {
+            interval = daemon.healthCheckInterval
+            timeout = daemon.healthCheckTimeout
+            parallelism = daemon.healthCheckParallelism
+            unhealthyAfter = daemon.unhealthyAfter
+            deactivateUnhealthy = daemon.deactivateUnhealthy
+        }
     }
 
     let configuration: Configuration

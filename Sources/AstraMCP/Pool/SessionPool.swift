@@ -39,6 +39,20 @@ public final class SessionPool: Service, Sendable {
         public var httpConnectionsPerHost: Int = 34
         public var daemonEnvironment: [String: String] = ProcessInfo.processInfo.environment
         public init() {}
+
+        /// The pool settings of a daemon configuration.
+        public init(_ daemon: DaemonConfiguration) {
+            initializeTimeout = daemon.initializeTimeout
+            childExitGrace = daemon.childExitGrace
+            maxMessageBytes = daemon.maxMessageBytes
+            restartBackoffMax = daemon.restartBackoffMax
+            idleTimeout = daemon.sessionIdleTimeout
+            sessionsPerServer = daemon.sessionsPerServer
+            httpReadTimeout = daemon.httpReadTimeout
+            // Each call in flight may hold a connection while its reply streams, and each
+            // session's own GET stream holds one.
+            httpConnectionsPerHost = daemon.maxInFlightPerServer + daemon.sessionsPerServer + 1
+        }
     }
 
     /// A ready session.
@@ -379,12 +393,10 @@ public final class SessionPool: Service, Sendable {
                         // It died and its teardown is still running: count the death here (the
                         // teardown will find the entry replaced), so a server that keeps dying
                         // under steady traffic backs off too; the first death restarts at once.
-                        let failures = state.countRestart(of: server.id, upSince: entry.createdAt)
-                        guard failures == 1 else {
-                            var error = MCPSessionError(
-                                .startFailed,
-                                "server '\(server.name)' is restarting after it exited: \(session.connection.closedReason?.message ?? "closed")")
-                            let delay = Backoff.delay(failedAttempt: failures, base: .milliseconds(500), cap: configuration.restartBackoffMax)
+                        let restart = state.countRestart(of: server.id, upSince: entry.createdAt, cap: configuration.restartBackoffMax)
+                        guard restart.inARow == 1 else {
+                            var error = Self.restarting(server, reason: session.connection.closedReason?.message ?? "closed")
+                            let delay = restart.delay
                             state.entries[first]?.state = .failed(error, until: .now.advanced(by: delay))
                             error.retryAfter = delay
                             return .fail(error)
@@ -464,18 +476,14 @@ public final class SessionPool: Service, Sendable {
                         break
                     }
                 }
+                let endpoint = HTTPEndpoint(
+                    config: config, serverName: server.name, client: httpClient, logger: logger,
+                    maxMessageBytes: configuration.maxMessageBytes, credentialHeaders: headers, secrets: secrets,
+                    readTimeout: TimeAmount(configuration.httpReadTimeout))
                 if case .legacySSE = request.config {
-                    let transport = LegacySSETransport(
-                        config: config, serverName: server.name, client: httpClient, logger: logger,
-                        maxMessageBytes: configuration.maxMessageBytes, credentialHeaders: headers, secrets: secrets,
-                        readTimeout: TimeAmount(configuration.httpReadTimeout))
-                    group.addTask { await transport.run(connection: connection, stop: request.stop) }
+                    group.addTask { await LegacySSETransport(endpoint: endpoint).run(connection: connection, stop: request.stop) }
                 } else {
-                    let transport = StreamableHTTPTransport(
-                        config: config, serverName: server.name, client: httpClient, logger: logger,
-                        maxMessageBytes: configuration.maxMessageBytes, credentialHeaders: headers, secrets: secrets,
-                        readTimeout: TimeAmount(configuration.httpReadTimeout))
-                    group.addTask { await transport.run(connection: connection, stop: request.stop) }
+                    group.addTask { await StreamableHTTPTransport(endpoint: endpoint).run(connection: connection, stop: request.stop) }
                 }
             }
             do {
@@ -504,11 +512,8 @@ public final class SessionPool: Service, Sendable {
             guard let entry = state.entries[request.key], entry.generation == request.generation, case .ready = entry.state else { return }
             if unexpected {
                 // It died on its own: the next start waits (growing with every death in a row).
-                let failures = state.countRestart(of: server.id, upSince: started)
-                let delay = Backoff.delay(failedAttempt: failures, base: .milliseconds(500), cap: configuration.restartBackoffMax)
-                state.entries[request.key]?.state = .failed(
-                    MCPSessionError(.startFailed, "server '\(server.name)' is restarting after it exited: \(reason)"),
-                    until: .now.advanced(by: delay))
+                let delay = state.countRestart(of: server.id, upSince: started, cap: configuration.restartBackoffMax).delay
+                state.entries[request.key]?.state = .failed(Self.restarting(server, reason: reason), until: .now.advanced(by: delay))
             } else {
                 state.entries[request.key] = nil
             }
@@ -518,8 +523,11 @@ public final class SessionPool: Service, Sendable {
     /// Counts a start failure in a row and returns how long to wait before the next start:
     /// 0.5 s, 1 s, 2 s, … up to `restartBackoffMax`, with jitter.
     private func restartDelay(after serverID: UUID) -> Duration {
-        let failures = state.withLock { $0.countRestart(of: serverID, upSince: nil) }
-        return Backoff.delay(failedAttempt: failures, base: .milliseconds(500), cap: configuration.restartBackoffMax)
+        state.withLock { $0.countRestart(of: serverID, upSince: nil, cap: configuration.restartBackoffMax).delay }
+    }
+
+    private static func restarting(_ server: ServerDescriptor, reason: String) -> MCPSessionError {
+        MCPSessionError(.startFailed, "server '\(server.name)' is restarting after it exited: \(reason)")
     }
 
     private static func startFailure(_ error: any Error, server: ServerDescriptor) -> MCPSessionError {
@@ -628,12 +636,16 @@ extension SessionPool.State {
         return best.pending == 0 ? .idle(best.session) : .busy(best.session, pending: best.pending, canGrow: canGrow)
     }
 
-    /// Counts a start failure or an unexpected exit of `serverID` and returns how many came in a
-    /// row. A session that ran for a minute before it died starts the count again.
-    fileprivate mutating func countRestart(of serverID: UUID, upSince: ContinuousClock.Instant?) -> Int {
+    /// Counts a start failure or an unexpected exit of `serverID`; returns how many came in a
+    /// row and how long to wait before the next start: 0.5 s, 1 s, 2 s, … up to `cap`, with
+    /// jitter. A session that ran for a minute before it died starts the count again.
+    fileprivate mutating func countRestart(
+        of serverID: UUID, upSince: ContinuousClock.Instant?, cap: Duration
+    ) -> (inARow: Int, delay: Duration) {
         if let upSince, ContinuousClock.now - upSince > .seconds(60) { failuresInARow[serverID] = 0 }
         failuresInARow[serverID, default: 0] += 1
-        return failuresInARow[serverID]!
+        let inARow = failuresInARow[serverID]!
+        return (inARow, Backoff.delay(failedAttempt: inARow, base: .milliseconds(500), cap: cap))
     }
 
     /// Removes and returns the sessions whose key matches.

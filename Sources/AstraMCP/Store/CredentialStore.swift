@@ -51,10 +51,29 @@ public struct CredentialStore: Sendable {
         return try keyring.open(sealed, serverID: serverID, credentialType: credentialType)
     }
 
+    /// The id of the server (active or not) named `nameOrID` by its name or id.
+    /// - Throws: ``CredentialError`` when none or several match.
+    public func serverID(nameOrID: String) async throws -> UUID {
+        let ids = try await database.query(
+            "SELECT id FROM mcp_servers WHERE name = \(nameOrID) OR id::text = \(nameOrID)", logger: logger
+        ).decode(UUID.self).collectAll()
+        guard let id = ids.first, ids.count == 1 else {
+            throw CredentialError(ids.isEmpty ? "no server named '\(nameOrID)'" : "'\(nameOrID)' names several servers: use its id")
+        }
+        return id
+    }
+
     /// Stores (or replaces) a secret, encrypted.
     public func store(secret: String, serverID: UUID, credentialType: String, expiresAt: Date? = nil) async throws {
         let sealed = try requireKeyring().seal(secret, serverID: serverID, credentialType: credentialType)
-        _ = try await database.query("""
+        try await database.withConnection { connection in
+            try await upsert(sealed, serverID: serverID, credentialType: credentialType, expiresAt: expiresAt, on: connection)
+        }
+    }
+
+    /// Writes one encrypted credential, replacing the server's previous one of that type.
+    private func upsert(_ sealed: String, serverID: UUID, credentialType: String, expiresAt: Date?, on connection: PostgresConnection) async throws {
+        _ = try await connection.query("""
             INSERT INTO mcp_server_credentials (server_id, credential_type, encrypted_value, expires_at)
             VALUES (\(serverID), \(credentialType), \(sealed), \(expiresAt))
             ON CONFLICT (server_id, credential_type) DO UPDATE
@@ -75,12 +94,7 @@ public struct CredentialStore: Sendable {
             let keyring = try requireKeyring()
             for (serverID, type, secret, expiresAt) in posted {
                 let sealed = try keyring.seal(secret, serverID: serverID, credentialType: type)
-                _ = try await connection.query("""
-                    INSERT INTO mcp_server_credentials (server_id, credential_type, encrypted_value, expires_at)
-                    VALUES (\(serverID), \(type), \(sealed), \(expiresAt))
-                    ON CONFLICT (server_id, credential_type) DO UPDATE
-                    SET encrypted_value = EXCLUDED.encrypted_value, expires_at = EXCLUDED.expires_at, created_at = now()
-                    """, logger: logger).collect()
+                try await upsert(sealed, serverID: serverID, credentialType: type, expiresAt: expiresAt, on: connection)
             }
             return posted.map(\.0)
         }

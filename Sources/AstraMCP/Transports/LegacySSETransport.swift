@@ -9,18 +9,7 @@ import Synchronization
 /// (accepted only on the stream's own origin); every reply arrives on the stream as a `message`
 /// event. When the stream ends the connection closes, and the pool reconnects with backoff.
 struct LegacySSETransport: HTTPTransport {
-    var config: HTTPServerConfig
-    var serverName: String
-    var client: HTTPClient
-    var logger: Logger
-    var maxMessageBytes: Int
-    /// Headers that present the server's credential, sent with every request.
-    var credentialHeaders: [(String, String)] = []
-    /// Secrets to keep out of every message (a server may echo a header back).
-    var secrets: [String] = []
-    /// How long to wait for a response head (the HTTP client's read timeout covers silences
-    /// after it).
-    var readTimeout: TimeAmount = .seconds(300)
+    var endpoint: HTTPEndpoint
 
     /// Serves `connection` until the stream ends or `stop` is signalled.
     func run(connection: MCPConnection, stop: AsyncEvent) async {
@@ -61,9 +50,8 @@ struct LegacySSETransport: HTTPTransport {
         do {
             let response = try await client.execute(request, timeout: readTimeout, logger: logger)
             guard response.status.code == 200 else {
-                let excerpt = (try? await response.body.collect(upTo: 2048)).map { String(buffer: $0) } ?? ""
                 // Without its stream the session cannot work at all: whatever the status, it is down.
-                var error = statusError(response.status.code, excerpt: excerpt)
+                var error = await statusError(reading: response)
                 error.code = .disconnected
                 return error
             }

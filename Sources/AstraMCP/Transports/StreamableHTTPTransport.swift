@@ -20,18 +20,7 @@ import Synchronization
 /// Each POST runs in its own task, so a long tool call does not hold up the others; sizes are
 /// capped while streaming.
 struct StreamableHTTPTransport: HTTPTransport {
-    var config: HTTPServerConfig
-    var serverName: String
-    var client: HTTPClient
-    var logger: Logger
-    var maxMessageBytes: Int
-    /// Headers that present the server's credential, sent with every request.
-    var credentialHeaders: [(String, String)] = []
-    /// Secrets to keep out of every message (a server may echo a header back).
-    var secrets: [String] = []
-    /// How long to wait for a response head (the HTTP client's read timeout covers silences
-    /// after it).
-    var readTimeout: TimeAmount = .seconds(300)
+    var endpoint: HTTPEndpoint
     /// How many times in a row a reply stream is resumed without bringing a new event.
     var maxResumesWithoutProgress = 3
 
@@ -111,8 +100,8 @@ struct StreamableHTTPTransport: HTTPTransport {
                 try await renewSession(session, expired: sessionID!)
                 await post(body, connection: connection, session: session, mayRenewSession: false)
             default:
-                let excerpt = (try? await response.body.collect(upTo: 2048)).map { String(buffer: $0) } ?? ""
-                if let requestID { connection.failRequest(id: requestID, statusError(response, excerpt: excerpt)) }
+                let error = await statusError(reading: response)
+                if let requestID { connection.failRequest(id: requestID, error) }
             }
         } catch {
             if let requestID { connection.failRequest(id: requestID, unreachable(error)) }
@@ -162,8 +151,7 @@ struct StreamableHTTPTransport: HTTPTransport {
             do {
                 let response = try await client.execute(streamRequest(session: session, lastEventID: lastEventID), timeout: readTimeout, logger: logger)
                 guard response.status.code == 200, Self.isEventStream(response) else {
-                    let excerpt = (try? await response.body.collect(upTo: 2048)).map { String(buffer: $0) } ?? ""
-                    let error = statusError(response, excerpt: excerpt)
+                    let error = await statusError(reading: response)
                     return MCPSessionError(error.code, "\(error.message) (resuming a cut reply with Last-Event-ID)")
                 }
                 lastFailure = await readEvents(response, parser: &parser, connection: connection, session: session, until: requestID).failure

@@ -1,6 +1,7 @@
-import AstraMCP
 import Foundation
 import PostgresNIO
+
+@testable import AstraMCP
 
 #if canImport(Glibc)
 import Glibc
@@ -32,7 +33,7 @@ final class PythonHTTPServer: @unchecked Sendable {
     var url: String { mode == .legacySSE ? "http://127.0.0.1:\(port)/sse" : "http://127.0.0.1:\(port)/mcp" }
 
     init(mode: Mode = .streamableSSE, requiredHeader: String? = nil) {
-        self.port = Self.freePort()
+        self.port = freeLocalPort()
         self.mode = mode
         self.requiredHeader = requiredHeader
     }
@@ -83,18 +84,6 @@ final class PythonHTTPServer: @unchecked Sendable {
         return withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
         }
-    }
-
-    private static func freePort() -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }
 
