@@ -50,7 +50,9 @@ public struct AstraDaemon: Sendable {
     public func makeParts(onCallStarted: (@Sendable (UUID) -> Void)? = nil) throws -> Parts {
         let url = try DatabaseURL(configuration.requireDatabaseURL())
         let database = PostgresClient(
-            configuration: url.clientConfiguration(maximumConnections: configuration.databasePoolSize),
+            configuration: url.clientConfiguration(
+                maximumConnections: configuration.databasePoolSize, statementTimeout: configuration.statementTimeout,
+                lockTimeout: configuration.lockTimeout),
             backgroundLogger: logger)
         let logger = self.logger
         if let problem = (Result { try CredentialKeyring.load(directory: configuration.credentialKeysDirectory) }).failureDescription {

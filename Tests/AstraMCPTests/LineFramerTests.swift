@@ -4,62 +4,63 @@ import Testing
 
 @Suite("LineFramer")
 struct LineFramerTests {
-    /// Feeds `chunks` in order and returns every complete line.
-    private func lines(_ chunks: [String], limit: Int = 1024) throws -> [String] {
+    /// Feeds `chunks` in order and returns every complete line; an oversized one as
+    /// `<oversized SIZE: PREFIX>`.
+    private func lines(_ chunks: [String], limit: Int = 1024) -> [String] {
         var framer = LineFramer(maxMessageBytes: limit)
         var result: [String] = []
         for chunk in chunks {
-            try Array(chunk.utf8).withUnsafeBytes { bytes in
-                try framer.feed(bytes) { result.append(String(decoding: $0, as: UTF8.self)) }
+            Array(chunk.utf8).withUnsafeBytes { bytes in
+                framer.feed(
+                    bytes, onMessage: { result.append(String(decoding: $0, as: UTF8.self)) },
+                    onOversized: { result.append("<oversized \($1): \(String(decoding: $0, as: UTF8.self))>") })
             }
         }
         return result
     }
 
     @Test("a line split across chunks is delivered once, whole")
-    func splitAcrossChunks() throws {
-        #expect(try lines([#"{"id":"#, "1,", #""result":{}}"#, "\n"]) == [#"{"id":1,"result":{}}"#])
+    func splitAcrossChunks() {
+        #expect(lines([#"{"id":"#, "1,", #""result":{}}"#, "\n"]) == [#"{"id":1,"result":{}}"#])
     }
 
     @Test("many lines in one chunk are each delivered, a trailing partial is kept")
-    func manyLinesInOneChunk() throws {
-        #expect(try lines(["a\nbb\nccc\ndd", "d\n"]) == ["a", "bb", "ccc", "ddd"])
+    func manyLinesInOneChunk() {
+        #expect(lines(["a\nbb\nccc\ndd", "d\n"]) == ["a", "bb", "ccc", "ddd"])
     }
 
     @Test("nothing is delivered until the newline arrives")
-    func noNewlineNoMessage() throws {
-        #expect(try lines(["abc", "def"]).isEmpty)
+    func noNewlineNoMessage() {
+        #expect(lines(["abc", "def"]).isEmpty)
     }
 
     @Test("empty lines are delivered as empty messages")
-    func emptyLines() throws {
-        #expect(try lines(["\n\nx\n"]) == ["", "", "x"])
+    func emptyLines() {
+        #expect(lines(["\n\nx\n"]) == ["", "", "x"])
     }
 
-    @Test("a partial line over the cap throws while reading, before its newline")
-    func sizeCapWhileReading() {
-        #expect(throws: LineFramer.MessageTooLarge.self) {
-            _ = try lines([String(repeating: "x", count: 10), String(repeating: "y", count: 10)], limit: 16)
-        }
-    }
-
-    @Test("a line completed across chunks over the cap throws")
+    @Test("a line over the cap is reported once with its size and first bytes, and the next line still arrives")
     func sizeCapAcrossChunks() {
-        #expect(throws: LineFramer.MessageTooLarge.self) {
-            _ = try lines([String(repeating: "x", count: 12), String(repeating: "y", count: 12) + "\n"], limit: 16)
-        }
+        let big = String(repeating: "x", count: 12) + String(repeating: "y", count: 12)
+        #expect(lines([String(big.prefix(12)), String(big.suffix(12)) + "\nok\n"], limit: 16) == ["<oversized 24: \(big)>", "ok"])
     }
 
-    @Test("a whole line over the cap inside one chunk throws")
+    @Test("a whole line over the cap inside one chunk is reported, the lines around it delivered")
     func sizeCapWithinOneChunk() {
-        #expect(throws: LineFramer.MessageTooLarge.self) {
-            _ = try lines([String(repeating: "x", count: 40) + "\n"], limit: 16)
-        }
+        let big = String(repeating: "x", count: 40)
+        #expect(lines(["a\n" + big + "\nb\n"], limit: 16) == ["a", "<oversized 40: \(big)>", "b"])
+    }
+
+    @Test("an oversized line keeps only its first bytes in memory, however long it is")
+    func oversizedKeepsPrefixOnly() {
+        let chunk = String(repeating: "z", count: 10_000)
+        let result = lines(Array(repeating: chunk, count: 50) + ["\n"], limit: 1024)
+        #expect(result == ["<oversized 500000: \(String(repeating: "z", count: LineFramer.keptPrefixBytes))>"])
     }
 
     @Test("lines at the cap pass")
     func atTheCap() throws {
         let line = String(repeating: "z", count: 16)
-        #expect(try lines([line + "\n", String(line.prefix(8)), String(line.suffix(8)) + "\n"], limit: 16) == [line, line])
+        #expect(lines([line + "\n", String(line.prefix(8)), String(line.suffix(8)) + "\n"], limit: 16) == [line, line])
     }
 }

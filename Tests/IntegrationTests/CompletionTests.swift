@@ -22,7 +22,7 @@ struct CompletionTests {
                     "SELECT execution_count, success_count, error_count, avg_duration_ms, last_executed_at IS NOT NULL FROM mcp_tools WHERE server_id = \(demo.id) AND tool_name = 'sleep'",
                     logger: daemon.logger
                 ).collect()
-                let (count, successes, errors, average, executed) = try rows[0].decode((Int32, Int32, Int32, Int32?, Bool).self)
+                let (count, successes, errors, average, executed) = try rows[0].decode((Int64, Int64, Int64, Int32?, Bool).self)
                 #expect(count == 5)
                 #expect(successes == 3)
                 #expect(errors == 2)

@@ -62,7 +62,12 @@ extension DaemonConfiguration {
         "claim_batch_size": { c, v in c.claimBatchSize = try integer(v, in: 1...1000) },
         "completion_batch_size": { c, v in c.completionBatchSize = try integer(v, in: 1...200) },
         "poll_interval_seconds": { c, v in c.pollInterval = try seconds(v, allowZero: false) },
-        "lease_seconds": { c, v in c.leaseDuration = try seconds(v, allowZero: false) },
+        "lease_seconds": { c, v in
+            c.leaseDuration = try seconds(v, allowZero: false)
+            guard c.leaseDuration >= .seconds(1) else { throw ConfigurationError("must be at least 1 s") }
+        },
+        "statement_timeout_seconds": { c, v in c.statementTimeout = try seconds(v, allowZero: false) },
+        "lock_timeout_seconds": { c, v in c.lockTimeout = try seconds(v, allowZero: false) },
         "shutdown_grace_seconds": { c, v in c.shutdownGrace = try seconds(v, allowZero: true) },
         "initialize_timeout_seconds": { c, v in c.initializeTimeout = try seconds(v, allowZero: false) },
         "http_read_timeout_seconds": { c, v in c.httpReadTimeout = try seconds(v, allowZero: false) },

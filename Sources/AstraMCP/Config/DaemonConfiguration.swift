@@ -18,8 +18,15 @@ public struct DaemonConfiguration: Sendable {
     public var completionBatchSize: Int = 200
     /// The backstop: how often the queue is checked without a notification. Defaults to `5` s.
     public var pollInterval: Duration = .seconds(5)
-    /// How long a claim is held before it counts as abandoned. Defaults to `300` s.
-    public var leaseDuration: Duration = .seconds(300)
+    /// How long a claim is held without a heartbeat before it counts as abandoned and another
+    /// worker takes it over (the heartbeat renews it every third of this). Defaults to `30` s.
+    public var leaseDuration: Duration = .seconds(30)
+    /// The longest one statement of the daemon may run (PostgreSQL's `statement_timeout`), so
+    /// nothing the database does can freeze the hot path. Defaults to `30` s.
+    public var statementTimeout: Duration = .seconds(30)
+    /// The longest the daemon waits for a row lock (PostgreSQL's `lock_timeout`), so a backend
+    /// transaction holding a lock cannot freeze outcome writes. Defaults to `5` s.
+    public var lockTimeout: Duration = .seconds(5)
     /// How long in-flight calls may finish after SIGTERM before they are handed back to the
     /// queue. Defaults to `30` s.
     public var shutdownGrace: Duration = .seconds(30)

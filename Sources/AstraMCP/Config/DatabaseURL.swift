@@ -50,7 +50,12 @@ public struct DatabaseURL: Sendable {
     }
 
     /// The pool's configuration.
-    public func clientConfiguration(maximumConnections: Int) -> PostgresClient.Configuration {
+    /// - Parameters:
+    ///   - statementTimeout: PostgreSQL's `statement_timeout` for every session, if set.
+    ///   - lockTimeout: PostgreSQL's `lock_timeout` for every session, if set.
+    public func clientConfiguration(
+        maximumConnections: Int, statementTimeout: Duration? = nil, lockTimeout: Duration? = nil
+    ) -> PostgresClient.Configuration {
         var configuration: PostgresClient.Configuration
         switch address {
         case .tcp(let host, let port):
@@ -68,6 +73,14 @@ public struct DatabaseURL: Sendable {
         // Our statements are prepared once per connection and built for generic plans; without
         // this PostgreSQL may re-plan each execution (a custom plan costs more than running it).
         configuration.options.additionalStartupParameters = [("plan_cache_mode", "force_generic_plan")]
+        // One statement stuck behind a backend's lock, or running away, must not freeze the
+        // daemon: it fails, and the caller confines or retries it.
+        if let statementTimeout {
+            configuration.options.additionalStartupParameters.append(("statement_timeout", "\(Int(Backoff.milliseconds(statementTimeout)))ms"))
+        }
+        if let lockTimeout {
+            configuration.options.additionalStartupParameters.append(("lock_timeout", "\(Int(Backoff.milliseconds(lockTimeout)))ms"))
+        }
         configuration.options.connectTimeout = .seconds(10)
         return configuration
     }

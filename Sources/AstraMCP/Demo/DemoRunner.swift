@@ -153,7 +153,7 @@ public struct DemoRunner: Sendable {
         let stats = try await database.query(
             "SELECT s.name || '/' || t.tool_name, t.execution_count, t.success_count, t.error_count, coalesce(t.avg_duration_ms, 0) FROM mcp_tools t JOIN mcp_servers s ON s.id = t.server_id WHERE t.execution_count > 0 ORDER BY 1",
             logger: logger
-        ).decode((String, Int32, Int32, Int32, Int32).self).collectAll()
+        ).decode((String, Int64, Int64, Int64, Int32).self).collectAll()
         print("\nall \(ids.count) executions finished in \(elapsed.formatted(.units(allowed: [.seconds, .milliseconds], width: .narrow)))")
         print("tool statistics: " + stats.map { "\($0.0) \($0.1) runs (\($0.2) ok, \($0.3) failed, avg \($0.4) ms)" }.joined(separator: "; "))
     }

@@ -6,12 +6,40 @@ import Synchronization
 enum Completion: Sendable {
     case finished(ExecutionOutcome)
     case retry(RetryRequest)
-    case release(UUID)
+    case release(ReleaseRequest)
+
+    var id: UUID {
+        switch self {
+        case .finished(let outcome): outcome.id
+        case .retry(let retry): retry.id
+        case .release(let release): release.id
+        }
+    }
+
+    /// Roughly what the completion weighs in a batch write: batches are bounded in bytes too.
+    var approximateBytes: Int {
+        switch self {
+        case .finished(let outcome): 128 + (outcome.outputJSON?.utf8.count ?? 0) + (outcome.errorMessage?.utf8.count ?? 0)
+        case .retry(let retry): 128 + retry.error.utf8.count
+        case .release: 64
+        }
+    }
+}
+
+/// An execution handed back to the queue unfinished (the daemon is stopping).
+struct ReleaseRequest: Sendable {
+    var id: UUID
+    /// The attempt being handed back (the fence).
+    var attempt: Int
+    /// False when the call never reached the server: the attempt is given back.
+    var countsAsAttempt: Bool
 }
 
 /// An execution to run again later.
 struct RetryRequest: Sendable {
     var id: UUID
+    /// The attempt that ends here (the fence).
+    var attempt: Int
     var after: Duration
     /// Why this attempt did not finish it.
     var error: String
@@ -28,11 +56,16 @@ final class CompletionBuffer: Sendable {
         var waiter: CheckedContinuation<[Completion]?, Never>?
         var finished = false
         var maxBatch: Int
+        var maxBatchBytes: Int
     }
     private let state: Mutex<State>
 
-    init(maxBatch: Int) {
-        state = Mutex(State(maxBatch: maxBatch))
+    /// - Parameters:
+    ///   - maxBatch: The most completions in one batch.
+    ///   - maxBatchBytes: The most bytes of results and messages in one batch (a single larger
+    ///     completion still goes alone).
+    init(maxBatch: Int, maxBatchBytes: Int = 8 << 20) {
+        state = Mutex(State(maxBatch: maxBatch, maxBatchBytes: maxBatchBytes))
     }
 
     func submit(_ completion: Completion) {
@@ -59,9 +92,9 @@ final class CompletionBuffer: Sendable {
     }
 
     /// Whatever has accumulated, up to `maxBatch` (possibly nothing), without waiting.
-    func takeAvailable(max: Int) -> [Completion] {
+    func takeAvailable(max: Int, bytes: Int) -> [Completion] {
         state.withLock { state in
-            let count = min(max, state.items.count)
+            let count = Self.prefixCount(state.items, max: min(max, state.items.count), bytes: bytes, atLeastOne: false)
             defer { state.items.removeFirst(count) }
             return Array(state.items.prefix(count))
         }
@@ -79,12 +112,26 @@ final class CompletionBuffer: Sendable {
     }
 
     private func takeBatch(_ state: inout State) -> [Completion] {
-        if state.items.count <= state.maxBatch {
+        let count = Self.prefixCount(state.items, max: min(state.maxBatch, state.items.count), bytes: state.maxBatchBytes, atLeastOne: true)
+        if count == state.items.count {
             defer { state.items = [] }
             return state.items
         }
-        let batch = Array(state.items.prefix(state.maxBatch))
-        state.items.removeFirst(state.maxBatch)
+        let batch = Array(state.items.prefix(count))
+        state.items.removeFirst(count)
         return batch
     }
+
+    /// How many of the first `max` items fit in `bytes`.
+    private static func prefixCount(_ items: [Completion], max: Int, bytes: Int, atLeastOne: Bool) -> Int {
+        var total = 0
+        for index in 0..<max {
+            total += items[index].approximateBytes
+            if total > bytes { return index == 0 && atLeastOne ? 1 : index }
+        }
+        return max
+    }
+
+    /// The byte bound of one batch.
+    var maxBatchBytes: Int { state.withLock { $0.maxBatchBytes } }
 }

@@ -13,15 +13,19 @@ struct ExecutionRunner: Sendable {
     /// Called just before `tools/call` is handed to the server's session (benchmark hook).
     let onCallStarted: (@Sendable (UUID) -> Void)?
 
-    /// - Parameter releaseOnDisconnect: Whether a lost session means "hand back to the queue"
-    ///   (the daemon is stopping) rather than "failed".
-    func run(_ execution: ClaimedExecution, releaseOnDisconnect: @Sendable () -> Bool) async -> Completion {
+    /// - Parameter stopping: Whether the daemon is stopping and closing its sessions: a call
+    ///   lost that way is handed back to the queue, unless it may have reached a tool that is
+    ///   not idempotent (then it ends `error`, never to run twice).
+    func run(_ execution: ClaimedExecution, stopping: @Sendable () -> Bool) async -> Completion {
         let started = ContinuousClock.now
         func finish(_ status: ExecutionStatus, output: String? = nil, error: String? = nil) -> Completion {
             let elapsed = ContinuousClock.now - started
             return .finished(ExecutionOutcome(
-                id: execution.id, status: status, outputJSON: output, errorMessage: error,
+                id: execution.id, attempt: execution.attempt, status: status, outputJSON: output, errorMessage: error,
                 completedAt: Date(), durationMilliseconds: Int(Backoff.milliseconds(elapsed))))
+        }
+        func retry(after delay: Duration, _ message: String, counts: Bool) -> Completion {
+            .retry(RetryRequest(id: execution.id, attempt: execution.attempt, after: delay, error: message, countsAsAttempt: counts))
         }
 
         if let problem = Self.validate(execution) { return finish(.error, error: problem) }
@@ -30,12 +34,17 @@ struct ExecutionRunner: Sendable {
         if case .rejected(let until) = breakers.permit(server) {
             let reason = breakers.openReason(of: server.id) ?? "too many failures"
             let message = "the circuit of server '\(server.name)' is open (\(reason))"
+            let wait = until - breakers.now()
             let waitedSoFar = Date().timeIntervalSince(execution.enqueuedAt)
-            if waitedSoFar + Double(Backoff.milliseconds(until - .now)) / 1000 > Double(Backoff.milliseconds(maxCircuitWait)) / 1000 {
+            if waitedSoFar + Double(Backoff.milliseconds(wait)) / 1000 > Double(Backoff.milliseconds(maxCircuitWait)) / 1000 {
                 return finish(.error, error: message + "; gave up waiting for it to close")
             }
-            return .retry(RetryRequest(id: execution.id, after: until - .now, error: message, countsAsAttempt: false))
+            return retry(after: wait, message, counts: false)
         }
+
+        // The permit is settled exactly once: success, failure, or given back.
+        var settled = false
+        defer { if !settled { breakers.recordAbandoned(server) } }
 
         var requestSent = false
         do {
@@ -48,20 +57,27 @@ struct ExecutionRunner: Sendable {
                 progressToken: execution.id.uuidString.lowercased(),
                 timeout: .seconds(execution.timeoutSeconds))
             breakers.recordSuccess(server)
+            settled = true
             if result.isError { return finish(.error, output: result.resultJSON, error: result.errorText) }
             return finish(.success, output: result.resultJSON)
         } catch let error as MCPSessionError {
-            if releaseOnDisconnect() && error.code != .timeout && error.code != .remoteError {
-                return .release(execution.id)
+            if error.requestNeverSent { requestSent = false }
+            if stopping() && error.code != .timeout && error.code != .remoteError {
+                if requestSent && !execution.idempotent {
+                    return finish(.error, error: "astra-mcpd stopped during the call (\(error.message)); not retried because the tool is not idempotent")
+                }
+                return .release(ReleaseRequest(id: execution.id, attempt: execution.attempt, countsAsAttempt: requestSent))
             }
             if let wait = error.retryAfter, !requestSent {
                 // The pool holds the server back (it is restarting): nothing was attempted.
-                return .retry(RetryRequest(id: execution.id, after: max(wait, .milliseconds(20)), error: error.message, countsAsAttempt: false))
+                return retry(after: max(wait, .milliseconds(20)), error.message, counts: false)
             }
             if RetryPolicy.countsAgainstServer(error) {
                 breakers.recordFailure(server, reason: error.message)
+                settled = true
             } else if error.code == .remoteError {
                 breakers.recordSuccess(server)  // it answered
+                settled = true
             }
             let message = error.code == .timeout
                 ? "tool '\(execution.toolName)' did not answer within \(execution.timeoutSeconds) s" : error.message
@@ -73,7 +89,7 @@ struct ExecutionRunner: Sendable {
                 logger.info("retrying", metadata: [
                     "execution": "\(execution.id)", "attempt": "\(execution.attempt)", "retry_in": "\(delay)", "error": "\(message)",
                 ])
-                return .retry(RetryRequest(id: execution.id, after: delay, error: message, countsAsAttempt: true))
+                return retry(after: delay, message, counts: true)
             case .giveUp:
                 return finish(error.code == .timeout ? .timeout : .error, error: message)
             }

@@ -13,7 +13,14 @@ import Synchronization
 /// is stored, so memory stays bounded whatever the queue holds.
 ///
 /// Graceful shutdown: claiming stops, in-flight calls get `shutdownGrace` to finish, then the
-/// sessions are closed and whatever is left is handed back to the queue for another worker.
+/// sessions are closed. What had not reached its server, or is idempotent, is handed back to
+/// the queue for another worker; a call that may have reached a tool that is not idempotent
+/// ends `error` instead (it is never run twice). The lease heartbeat runs until the last
+/// outcome is written.
+///
+/// Leases are held by ``instanceID``, new for every process, and every write is fenced by the
+/// attempt it belongs to: a worker whose lease was taken over cannot overwrite the newer
+/// attempt.
 public final class QueueWorker: Service, Sendable {
     /// The worker's settings.
     public struct Configuration: Sendable {
@@ -22,7 +29,7 @@ public final class QueueWorker: Service, Sendable {
         public var claimBatchSize: Int = 64
         public var completionBatchSize: Int = 200
         public var pollInterval: Duration = .seconds(5)
-        public var leaseDuration: Duration = .seconds(300)
+        public var leaseDuration: Duration = .seconds(30)
         public var shutdownGrace: Duration = .seconds(30)
         public var maxInFlightPerServer: Int = 32
         public var circuitBreaker = DaemonConfiguration.CircuitBreakerOptions()
@@ -47,6 +54,10 @@ public final class QueueWorker: Service, Sendable {
     }
 
     let configuration: Configuration
+    /// The lease owner this process writes: `<worker_id>/<random>`, so a restarted daemon with
+    /// the same configured id neither renews nor writes its predecessor's leases (it recovers
+    /// them once they expire).
+    public let instanceID: String
     let store: QueueStore
     let pool: SessionPool
     let runner: ExecutionRunner
@@ -60,7 +71,8 @@ public final class QueueWorker: Service, Sendable {
     private let circuitChangesContinuation: AsyncStream<(ServerDescriptor, CircuitBreakers.Breaker.Transition)>.Continuation
     /// Calls in flight per server, for `maxInFlightPerServer`.
     private let inFlightPerServer = Mutex<[UUID: Int]>([:])
-    private let releasing = Atomic<Bool>(false)
+    /// Set once the grace period is over and sessions are being closed under the calls.
+    private let stopping = Atomic<Bool>(false)
     private let counters = Mutex(Statistics())
 
     /// Round trips and rows since start, to see how well claims and completions batch.
@@ -85,7 +97,9 @@ public final class QueueWorker: Service, Sendable {
         onCallStarted: (@Sendable (UUID) -> Void)? = nil
     ) {
         self.configuration = configuration
-        self.store = QueueStore(database: database, workerID: configuration.workerID, logger: logger)
+        let instanceID = "\(configuration.workerID)/\(UUID().uuidString.prefix(8).lowercased())"
+        self.instanceID = instanceID
+        self.store = QueueStore(database: database, workerID: instanceID, logger: logger)
         self.pool = pool
         let (changes, changesContinuation) = AsyncStream<(ServerDescriptor, CircuitBreakers.Breaker.Transition)>.makeStream()
         self.circuitChanges = changes
@@ -113,6 +127,7 @@ public final class QueueWorker: Service, Sendable {
 
     public func run() async throws {
         let completions = CompletionBuffer(maxBatch: configuration.completionBatchSize)
+        logger.info("queue worker started", metadata: ["instance": "\(instanceID)"])
         let drained = AsyncEvent()
         let writerDone = AsyncEvent()
         await withDiscardingTaskGroup { group in
@@ -121,6 +136,7 @@ public final class QueueWorker: Service, Sendable {
                 writerDone.signal()
             }
             group.addTask { await self.runMaintenance() }
+            group.addTask { await self.runHeartbeat() }
             group.addTask { await self.retryAlarm.run { self.gate.signalWork() } }
             group.addTask { await self.recordCircuitChanges() }
 
@@ -135,8 +151,8 @@ public final class QueueWorker: Service, Sendable {
             logger.info("draining", metadata: ["in_flight": "\(gate.inFlight)"])
             if gate.inFlight == 0 { drained.signal() }
             if !(await drained.wait(timeout: configuration.shutdownGrace)) {
-                logger.warning("grace period over; handing unfinished executions back to the queue", metadata: ["in_flight": "\(gate.inFlight)"])
-                releasing.store(true, ordering: .relaxed)
+                logger.warning("grace period over; stopping the calls still in flight", metadata: ["in_flight": "\(gate.inFlight)"])
+                stopping.store(true, ordering: .relaxed)
                 pool.shutdown()
                 // The children get their exit grace (twice: stdin EOF, then SIGTERM) before
                 // SIGKILL closes every session for sure.
@@ -178,7 +194,7 @@ public final class QueueWorker: Service, Sendable {
             for execution in claimed {
                 logger.debug("claimed", metadata: ["execution": "\(execution.id)", "tool": "\(execution.toolName)", "server": "\(execution.server.name)"])
                 group.addTask {
-                    let completion = await self.runner.run(execution) { self.releasing.load(ordering: .relaxed) }
+                    let completion = await self.runner.run(execution) { self.stopping.load(ordering: .relaxed) }
                     let wasSaturated = self.inFlightPerServer.withLock { counts in
                         let before = counts[execution.server.id, default: 1]
                         counts[execution.server.id] = before > 1 ? before - 1 : nil
@@ -200,19 +216,28 @@ public final class QueueWorker: Service, Sendable {
             let enough = min(configuration.completionBatchSize, max(configuration.maxConcurrency / 4, 1))
             if batch.count < enough, gate.inFlight - batch.count >= enough, !gate.isClosed {
                 try? await Task.sleep(for: .milliseconds(2))
-                batch += completions.takeAvailable(max: configuration.completionBatchSize - batch.count)
+                let used = batch.reduce(0) { $0 + $1.approximateBytes }
+                batch += completions.takeAvailable(
+                    max: configuration.completionBatchSize - batch.count, bytes: completions.maxBatchBytes - used)
             }
             var outcomes: [ExecutionOutcome] = []
             var retries: [RetryRequest] = []
-            var releases: [UUID] = []
+            var releases: [ReleaseRequest] = []
             for completion in batch {
                 switch completion {
                 case .finished(let outcome): outcomes.append(outcome)
                 case .retry(let retry): retries.append(retry)
-                case .release(let id): releases.append(id)
+                case .release(let release): releases.append(release)
                 }
             }
-            await persist("write outcomes", attempts: 20) { try await self.store.complete(outcomes) }
+            await persist("write outcomes", attempts: 20) {
+                let written = try await self.store.complete(outcomes)
+                if written < outcomes.count {
+                    self.logger.warning(
+                        "outcomes not written: their lease was taken over by another attempt",
+                        metadata: ["count": "\(outcomes.count - written)"])
+                }
+            }
             await persist("schedule retries", attempts: 20) { try await self.store.retry(retries) }
             await persist("hand back executions", attempts: 5) { try await self.store.release(releases) }
             if let soonest = retries.map(\.after).min() { retryAlarm.schedule(at: .now.advanced(by: soonest)) }
@@ -241,6 +266,10 @@ public final class QueueWorker: Service, Sendable {
             attempt += 1
             do {
                 try await operation()
+                return
+            } catch let error as PSQLError where QueueStore.isRefusal(error) {
+                // Sending the same statement again cannot help: give this write up, never stall.
+                logger.error("the database refused to \(what); skipped", metadata: ["error": "\(QueueStore.reason(error))"])
                 return
             } catch {
                 if gate.isClosed && attempt >= attempts { break }
@@ -283,23 +312,40 @@ public final class QueueWorker: Service, Sendable {
         }
     }
 
-    /// Periodic upkeep, every `pollInterval` (or a third of the lease, if shorter): the
-    /// backstop for lost notifications, the heartbeat that keeps this worker's leases alive
-    /// while its calls run, and the recovery of executions whose worker stopped renewing its
-    /// leases (it crashed or lost the database).
+    /// Periodic upkeep while the worker claims, every `pollInterval` (or a third of the lease,
+    /// if shorter): the backstop for lost notifications, and the recovery of executions whose
+    /// worker was lost (it crashed, or lost the database for longer than a lease).
     private func runMaintenance() async {
         let interval = min(configuration.pollInterval, configuration.leaseDuration / 3)
         while !Task.isCancelled && !gate.isClosed {
             try? await Task.sleep(for: interval)
-            if Task.isCancelled { return }
+            if Task.isCancelled || gate.isClosed { return }
             do {
-                if gate.inFlight > 0 { try await store.renewLeases(configuration.leaseDuration) }
-                let recovered = try await store.recoverExpiredLeases()
-                if recovered > 0 { logger.warning("recovered executions whose lease expired", metadata: ["count": "\(recovered)"]) }
+                let recovered = try await store.recoverExpiredLeases(defaultMaxAttempts: configuration.retry.maxAttempts)
+                if recovered.handedBack + recovered.ended > 0 {
+                    logger.warning("took over executions whose worker was lost", metadata: [
+                        "handed_back": "\(recovered.handedBack)", "ended_not_idempotent_or_out_of_attempts": "\(recovered.ended)",
+                    ])
+                }
             } catch {
-                logger.error("lease upkeep failed", metadata: ["error": "\(String(reflecting: error))"])
+                logger.error("lease recovery failed", metadata: ["error": "\(String(reflecting: error))"])
             }
             gate.signalWork()
+        }
+    }
+
+    /// The heartbeat: while this worker holds executions, their leases are renewed every third
+    /// of a lease. It keeps running while the worker drains, until the task group ends.
+    private func runHeartbeat() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: configuration.leaseDuration / 3)
+            if Task.isCancelled { return }
+            guard gate.inFlight > 0 else { continue }
+            do {
+                try await store.renewLeases(configuration.leaseDuration)
+            } catch {
+                logger.error("lease heartbeat failed", metadata: ["error": "\(String(reflecting: error))"])
+            }
         }
     }
 }

@@ -92,6 +92,13 @@ struct CircuitBreaker<Instant: InstantProtocol>: Sendable where Instant.Duration
         }
     }
 
+    /// Records a permitted call that ended without saying anything about the server (handed
+    /// back, cancelled, a misconfiguration, an answer that is neither a success nor a failure):
+    /// a half-open trial slot is given back, so the next call can be the trial.
+    mutating func recordAbandoned() {
+        if case .halfOpen(let trials) = state { state = .halfOpen(trialsInFlight: max(trials - 1, 0)) }
+    }
+
     /// Records a call that failed for a reason that counts against the server.
     mutating func recordFailure(now: Instant, reason: String) -> Transition? {
         record(now: now, failed: true)

@@ -9,17 +9,26 @@ final class CircuitBreakers: Sendable {
     private let breakers = Mutex<[UUID: Breaker]>([:])
     let configuration: Breaker.Configuration
     let onTransition: @Sendable (ServerDescriptor, Breaker.Transition) -> Void
+    /// The clock the breakers read (injected, so tests drive time by hand).
+    let now: @Sendable () -> ContinuousClock.Instant
 
-    init(configuration: Breaker.Configuration, onTransition: @escaping @Sendable (ServerDescriptor, Breaker.Transition) -> Void) {
+    init(
+        configuration: Breaker.Configuration,
+        now: @escaping @Sendable () -> ContinuousClock.Instant = { .now },
+        onTransition: @escaping @Sendable (ServerDescriptor, Breaker.Transition) -> Void
+    ) {
         self.configuration = configuration
+        self.now = now
         self.onTransition = onTransition
     }
 
+    /// Asks to send a call to `server`. An `.allowed` answer must be followed by exactly one of
+    /// ``recordSuccess(_:)``, ``recordFailure(_:reason:)`` or ``recordAbandoned(_:)``.
     func permit(_ server: ServerDescriptor) -> Breaker.Permission {
         let (permission, transition) = breakers.withLock { breakers in
             var breaker = breakers[server.id] ?? Breaker(configuration: configuration)
             defer { breakers[server.id] = breaker }
-            return breaker.permit(now: .now)
+            return breaker.permit(now: now())
         }
         if let transition { onTransition(server, transition) }
         return permission
@@ -29,7 +38,7 @@ final class CircuitBreakers: Sendable {
         let transition = breakers.withLock { breakers -> Breaker.Transition? in
             guard var breaker = breakers[server.id] else { return nil }
             defer { breakers[server.id] = breaker }
-            return breaker.recordSuccess(now: .now)
+            return breaker.recordSuccess(now: now())
         }
         if let transition { onTransition(server, transition) }
     }
@@ -38,9 +47,14 @@ final class CircuitBreakers: Sendable {
         let transition = breakers.withLock { breakers in
             var breaker = breakers[server.id] ?? Breaker(configuration: configuration)
             defer { breakers[server.id] = breaker }
-            return breaker.recordFailure(now: .now, reason: reason)
+            return breaker.recordFailure(now: now(), reason: reason)
         }
         if let transition { onTransition(server, transition) }
+    }
+
+    /// Gives back a permitted call that said nothing about the server.
+    func recordAbandoned(_ server: ServerDescriptor) {
+        breakers.withLock { breakers in breakers[server.id]?.recordAbandoned() }
     }
 
     /// Why a server's circuit last opened, for messages.

@@ -26,6 +26,9 @@ public final class MCPConnection: Sendable {
         var continuation: CheckedContinuation<MCPResponse, any Error>
         var deadline: ContinuousClock.Instant?
         var method: String
+        /// The number of outbound chunks the transport had taken when this request's bytes
+        /// were buffered: the request left the daemon only once `chunksTaken` is past it.
+        var chunk: Int
     }
 
     private struct State {
@@ -33,6 +36,10 @@ public final class MCPConnection: Sendable {
         var pending: [Int: Pending] = [:]
         var closedReason: MCPSessionError?
         var outbound: [UInt8] = []
+        /// How many times the transport took the outbound buffer.
+        var chunksTaken = 0
+        /// Requests in a row that timed out; a reply resets it.
+        var consecutiveTimeouts = 0
         var writer: CheckedContinuation<[UInt8]?, Never>?
         /// The timeout sweeper waits here while nothing with a deadline is pending.
         var sweeper: CheckedContinuation<Void, Never>?
@@ -47,6 +54,9 @@ public final class MCPConnection: Sendable {
     let maxMessageBytes: Int
     /// How often pending deadlines are checked while any is pending.
     let timeoutResolution: Duration
+    /// After this many requests in a row time out with no reply in between, the server counts
+    /// as hung and the connection closes, so the pool replaces it.
+    let hungAfterTimeouts: Int
     private let state = Mutex(State())
 
     public init(
@@ -54,13 +64,15 @@ public final class MCPConnection: Sendable {
         logger: Logger,
         handlers: Handlers = Handlers(),
         maxMessageBytes: Int = 16 << 20,
-        timeoutResolution: Duration = .milliseconds(20)
+        timeoutResolution: Duration = .milliseconds(20),
+        hungAfterTimeouts: Int = 3
     ) {
         self.serverName = serverName
         self.logger = logger
         self.handlers = handlers
         self.maxMessageBytes = maxMessageBytes
         self.timeoutResolution = timeoutResolution
+        self.hungAfterTimeouts = hungAfterTimeouts
     }
 
     // MARK: Requests
@@ -90,7 +102,7 @@ public final class MCPConnection: Sendable {
                 var sweeper: CheckedContinuation<Void, Never>?
                 let closed: MCPSessionError? = state.withLock { state in
                     if let reason = state.closedReason { return reason }
-                    state.pending[id] = Pending(continuation: continuation, deadline: deadline, method: method)
+                    state.pending[id] = Pending(continuation: continuation, deadline: deadline, method: method, chunk: state.chunksTaken)
                     if deadline != nil {
                         state.deadlinesPending += 1
                         sweeper = state.sweeper
@@ -101,6 +113,7 @@ public final class MCPConnection: Sendable {
                         writer = waiting
                         state.writer = nil
                         swap(&writerChunk, &state.outbound)
+                        state.chunksTaken += 1
                     }
                     return nil
                 }
@@ -142,6 +155,7 @@ public final class MCPConnection: Sendable {
             guard let waiting = state.writer else { return nil }
             state.writer = nil
             swap(&writerChunk, &state.outbound)
+            state.chunksTaken += 1
             return waiting
         }
         writer?.resume(returning: writerChunk)
@@ -209,11 +223,18 @@ public final class MCPConnection: Sendable {
             }
             for (id, _) in expired { state.pending.removeValue(forKey: id) }
             state.deadlinesPending -= expired.count
+            state.consecutiveTimeouts += expired.count
             return expired
         }
+        guard !expired.isEmpty else { return }
         for (id, pending) in expired {
             notify("notifications/cancelled", params: "{\"requestId\":\(id),\"reason\":\"timeout\"}")
             pending.continuation.resume(throwing: MCPSessionError(.timeout, "\(pending.method) timed out"))
+        }
+        let timeouts = state.withLock { $0.consecutiveTimeouts }
+        if timeouts >= hungAfterTimeouts {
+            logger.warning("server stopped answering; replacing its session", metadata: ["server": "\(serverName)", "timeouts_in_a_row": "\(timeouts)"])
+            close(MCPSessionError(.disconnected, "server '\(serverName)' stopped answering (\(timeouts) requests in a row timed out)"))
         }
     }
 
@@ -227,6 +248,7 @@ public final class MCPConnection: Sendable {
                 let ready: Bool = state.withLock { state in
                     if !state.outbound.isEmpty {
                         swap(&chunk, &state.outbound)
+                        state.chunksTaken += 1
                         return true
                     }
                     if state.closedReason != nil || Task.isCancelled { return true }
@@ -246,8 +268,14 @@ public final class MCPConnection: Sendable {
 
     /// Ends the connection: every pending request fails with `reason`. Idempotent; the first
     /// reason wins.
-    public func close(_ reason: MCPSessionError) {
-        let (pending, writer, sweeper) = state.withLock { state in
+    ///
+    /// A request whose bytes the transport never took fails with
+    /// ``MCPSessionError/requestNeverSent`` set.
+    ///
+    /// - Parameter lastChunkUnsent: The transport knows its last taken chunk did not reach the
+    ///   server either (a pipe write of at most `PIPE_BUF` bytes that failed: all or nothing).
+    public func close(_ reason: MCPSessionError, lastChunkUnsent: Bool = false) {
+        let (pending, writer, sweeper, firstUnsentChunk) = state.withLock { state in
             if state.closedReason == nil { state.closedReason = reason }
             let pending = state.pending
             state.pending = [:]
@@ -256,15 +284,87 @@ public final class MCPConnection: Sendable {
                 state.writer = nil
                 state.sweeper = nil
             }
-            return (pending, state.writer, state.sweeper)
+            return (pending, state.writer, state.sweeper, state.chunksTaken - (lastChunkUnsent ? 1 : 0))
         }
-        for (_, request) in pending { request.continuation.resume(throwing: reason) }
+        for (_, request) in pending {
+            var error = reason
+            if request.chunk >= firstUnsentChunk { error.requestNeverSent = true }
+            request.continuation.resume(throwing: error)
+        }
         writer?.resume(returning: nil)
         sweeper?.resume()
     }
 
     /// The reason the connection closed, if it has.
     public var closedReason: MCPSessionError? { state.withLock { $0.closedReason } }
+
+    /// Handles a received message that was over ``maxMessageBytes``, of which only the first
+    /// bytes were kept. When they name the request it answers, that request alone fails and the
+    /// session goes on; otherwise the session cannot tell whose reply it lost, and closes.
+    func receiveOversized(prefix: UnsafeRawBufferPointer, size: Int) {
+        let error = MCPSessionError(
+            .messageTooLarge,
+            "server '\(serverName)' sent a reply of \(size) bytes, over the limit of \(maxMessageBytes) (max_message_bytes)")
+        if let id = Self.topLevelID(in: prefix) {
+            failRequest(id: id, error)
+            state.withLock { $0.consecutiveTimeouts = 0 }
+        } else {
+            close(error)
+        }
+    }
+
+    /// The integer `id` member of the outermost JSON object in `bytes` (a message's first
+    /// bytes), or nil. Members of nested values are skipped, strings are read with escapes.
+    static func topLevelID(in bytes: UnsafeRawBufferPointer) -> Int? {
+        var depth = 0
+        var index = 0
+        var keyStart: Int?
+        var lastKey: ArraySlice<UInt8>?
+        var inString = false
+        var escaped = false
+        while index < bytes.count {
+            let byte = bytes[index]
+            if inString {
+                if escaped {
+                    escaped = false
+                } else if byte == UInt8(ascii: "\\") {
+                    escaped = true
+                } else if byte == UInt8(ascii: "\"") {
+                    inString = false
+                    if let start = keyStart, depth == 1 { lastKey = ArraySlice(bytes[start..<index]) }
+                    keyStart = nil
+                }
+            } else {
+                switch byte {
+                case UInt8(ascii: "\""):
+                    inString = true
+                    keyStart = index + 1
+                case UInt8(ascii: "{"), UInt8(ascii: "["):
+                    depth += 1
+                    lastKey = nil
+                case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                    depth -= 1
+                case UInt8(ascii: ","):
+                    lastKey = nil
+                case UInt8(ascii: ":") where depth == 1 && lastKey.map({ Array($0) == Array("id".utf8) }) == true:
+                    var digits = index + 1
+                    while digits < bytes.count, bytes[digits] == 0x20 { digits += 1 }
+                    var value = 0
+                    var count = 0
+                    while digits < bytes.count, (0x30...0x39).contains(bytes[digits]), count < 18 {
+                        value = value * 10 + Int(bytes[digits] - 0x30)
+                        digits += 1
+                        count += 1
+                    }
+                    return count > 0 ? value : nil
+                default:
+                    break
+                }
+            }
+            index += 1
+        }
+        return nil
+    }
 
     /// Handles one received JSON-RPC message (one line, without its newline).
     func receive(line: UnsafeRawBufferPointer) {
@@ -305,6 +405,7 @@ public final class MCPConnection: Sendable {
             return
         }
         let pending = state.withLock { state in
+            state.consecutiveTimeouts = 0
             let removed = state.pending.removeValue(forKey: requestID)
             if removed?.deadline != nil { state.deadlinesPending -= 1 }
             return removed

@@ -38,11 +38,16 @@ public struct MCPSessionError: Error, Sendable, CustomStringConvertible {
     /// Set when the failure is a wait the pool imposes (a server restarting after it died):
     /// nothing was attempted, and trying again after this long may work.
     public var retryAfter: Duration?
+    /// Set when the request provably never left the daemon (it was still in the outgoing
+    /// buffer, or its HTTP request was refused before its body was sent): sending it again on a
+    /// fresh connection is safe even for a tool that is not idempotent.
+    public var requestNeverSent: Bool
 
-    public init(_ code: Code, _ message: String, retryAfter: Duration? = nil) {
+    public init(_ code: Code, _ message: String, retryAfter: Duration? = nil, requestNeverSent: Bool = false) {
         self.code = code
         self.message = message
         self.retryAfter = retryAfter
+        self.requestNeverSent = requestNeverSent
     }
 
     public var description: String { message }

@@ -50,6 +50,9 @@ public enum ExecutionStatus: String, Sendable, CaseIterable {
 /// How one execution ended, as written back to `mcp_tool_executions`.
 public struct ExecutionOutcome: Sendable {
     public var id: UUID
+    /// The attempt this outcome belongs to: it is written only while the queue row is still
+    /// leased for that attempt.
+    public var attempt: Int
     public var status: ExecutionStatus
     /// The whole `CallToolResult` as JSON text, when the server answered.
     public var outputJSON: String?
@@ -57,8 +60,12 @@ public struct ExecutionOutcome: Sendable {
     public var completedAt: Date
     public var durationMilliseconds: Int
 
-    public init(id: UUID, status: ExecutionStatus, outputJSON: String?, errorMessage: String?, completedAt: Date, durationMilliseconds: Int) {
+    public init(
+        id: UUID, attempt: Int, status: ExecutionStatus, outputJSON: String?, errorMessage: String?, completedAt: Date,
+        durationMilliseconds: Int
+    ) {
         self.id = id
+        self.attempt = attempt
         self.status = status
         self.outputJSON = outputJSON
         self.errorMessage = errorMessage

@@ -121,7 +121,7 @@ struct RecordHealthStatement: PostgresPreparedStatement {
         var bindings = PostgresBindings(capacity: 5)
         bindings.append(serverID)
         bindings.append(healthy)
-        bindings.append(error)
+        bindings.append(error?.sanitizedForDatabase)
         bindings.append(unhealthyAfterSeconds)
         bindings.append(deactivateUnhealthy)
         return bindings
@@ -147,7 +147,7 @@ struct RecordCircuitStatement: PostgresPreparedStatement {
         var bindings = PostgresBindings(capacity: 3)
         bindings.append(serverID)
         bindings.append(state)
-        bindings.append(reason)
+        bindings.append(reason?.sanitizedForDatabase)
         return bindings
     }
 

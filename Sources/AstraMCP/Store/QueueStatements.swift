@@ -75,12 +75,14 @@ struct ClaimExecutionsStatement: PostgresPreparedStatement {
 
 /// Writes a batch of outcomes with the tools' statistics, removes the executions from the
 /// queue and sends one `astra_mcpd_finished` notification listing their ids — one statement,
-/// so all of it happens atomically. Only executions still leased by `owner` are written.
+/// so all of it happens atomically. Only executions still leased by `owner` for the same
+/// attempt are written (the fence against a worker whose lease was taken over); the row
+/// returned counts those written.
 struct CompleteExecutionsStatement: PostgresPreparedStatement {
     static let sql = """
         WITH outcome AS (
-            SELECT * FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::int8[])
-                AS o(id, status, output, error_message, completed_at, duration_ms)
+            SELECT * FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::int8[], $8::int4[])
+                AS o(id, status, output, error_message, completed_at, duration_ms, attempt)
         ), finished AS (
             UPDATE mcp_tool_executions e
             SET status = o.status, output_result = NULLIF(o.output, '')::jsonb,
@@ -93,7 +95,7 @@ struct CompleteExecutionsStatement: PostgresPreparedStatement {
                 completed_at = o.completed_at,
                 duration_ms = o.duration_ms::int
             FROM outcome o
-            JOIN mcp_execution_queue q ON q.execution_id = o.id AND q.lease_owner = $1
+            JOIN mcp_execution_queue q ON q.execution_id = o.id AND q.lease_owner = $1 AND q.attempt = o.attempt
             WHERE e.id = o.id
             RETURNING e.id, e.tool_id, e.status, e.duration_ms
         ), stats AS (
@@ -104,7 +106,7 @@ struct CompleteExecutionsStatement: PostgresPreparedStatement {
                 avg_duration_ms = ((coalesce(t.avg_duration_ms, 0)::bigint * coalesce(t.execution_count, 0) + f.total_ms)
                                    / (coalesce(t.execution_count, 0) + f.n))::int,
                 last_executed_at = now()
-            FROM (SELECT tool_id, count(*)::int AS n, (count(*) FILTER (WHERE status = 'success'))::int AS successes,
+            FROM (SELECT tool_id, count(*) AS n, count(*) FILTER (WHERE status = 'success') AS successes,
                          sum(duration_ms)::bigint AS total_ms
                   FROM finished GROUP BY tool_id) f
             WHERE t.id = f.tool_id
@@ -120,14 +122,16 @@ struct CompleteExecutionsStatement: PostgresPreparedStatement {
     var outcomes: [ExecutionOutcome]
 
     func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 7)
+        var bindings = PostgresBindings(capacity: 8)
         bindings.append(owner)
         bindings.append(outcomes.map(\.id))
         bindings.append(outcomes.map(\.status.rawValue))
         bindings.append(outcomes.map { $0.outputJSON ?? "" })
-        bindings.append(outcomes.map { $0.errorMessage ?? "" })
+        bindings.append(outcomes.map { $0.errorMessage?.sanitizedForDatabase ?? "" })
         bindings.append(outcomes.map(\.completedAt))
-        bindings.append(outcomes.map(\.durationMilliseconds))
+        // duration_ms is the seed's integer column: a call longer than 24 days is clamped.
+        bindings.append(outcomes.map { min($0.durationMilliseconds, Int(Int32.max)) })
+        bindings.append(outcomes.map { Int32(clamping: $0.attempt) })
         return bindings
     }
 
@@ -148,25 +152,31 @@ private let handBackReleased = """
     SELECT count(*)::int, (SELECT pg_notify('astra_mcpd_pending', '') FROM reset HAVING count(*) > 0) IS NULL FROM reset
     """
 
-/// Hands executions back to the queue (graceful shutdown): another worker may claim them.
+/// Hands executions back to the queue (graceful shutdown): another worker may claim them. A
+/// hand-back of a call that never reached the server gives its attempt back.
 struct ReleaseExecutionsStatement: PostgresPreparedStatement {
     static let sql = """
-        WITH released AS (
-            UPDATE mcp_execution_queue
-            SET lease_owner = NULL, lease_expires_at = NULL
-            WHERE lease_owner = $1 AND execution_id = ANY($2::uuid[])
-            RETURNING execution_id
+        WITH handback AS (
+            SELECT * FROM unnest($2::uuid[], $3::int4[], $4::bool[]) AS h(id, attempt, counts)
+        ), released AS (
+            UPDATE mcp_execution_queue q
+            SET lease_owner = NULL, lease_expires_at = NULL, attempt = q.attempt - CASE WHEN h.counts THEN 0 ELSE 1 END
+            FROM handback h
+            WHERE q.execution_id = h.id AND q.lease_owner = $1 AND q.attempt = h.attempt
+            RETURNING q.execution_id
         )
         """ + handBackReleased
     typealias Row = Int32
 
     var owner: String
-    var ids: [UUID]
+    var releases: [ReleaseRequest]
 
     func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 2)
+        var bindings = PostgresBindings(capacity: 4)
         bindings.append(owner)
-        bindings.append(ids)
+        bindings.append(releases.map(\.id))
+        bindings.append(releases.map { Int32(clamping: $0.attempt) })
+        bindings.append(releases.map(\.countsAsAttempt))
         return bindings
     }
 
@@ -196,32 +206,84 @@ struct RenewLeasesStatement: PostgresPreparedStatement {
     func decodeRow(_ row: PostgresRow) throws {}
 }
 
-/// Crash recovery: executions whose worker stopped renewing its lease go back to `pending`.
-/// A worker never takes back its own: it is still running them.
+/// Crash recovery, at most once for what is not idempotent: an execution whose worker stopped
+/// renewing its lease (killed, lost the database for longer than the lease) may have reached
+/// its tool. A non-idempotent one therefore ends `error` and is never sent again; an
+/// idempotent one goes back to `pending`, and its lost attempt counts against `max_attempts`
+/// (so an execution that kills its worker cannot loop for ever). A worker never takes back its
+/// own leases: it is still running them.
+///
+/// Returns the executions handed back and those ended.
 struct RecoverExpiredLeasesStatement: PostgresPreparedStatement {
+    static let lostMessage = "the worker was lost during the call"
     static let sql = """
         WITH expired AS (
-            SELECT execution_id FROM mcp_execution_queue
+            SELECT execution_id, attempt FROM mcp_execution_queue
             WHERE lease_owner IS NOT NULL AND lease_owner <> $1 AND lease_expires_at < now()
             FOR UPDATE SKIP LOCKED
+        ), judged AS (
+            SELECT x.execution_id, x.attempt, e.tool_id, e.started_at,
+                   CASE WHEN NOT coalesce(t.is_idempotent,
+                                          t.annotations->'idempotentHint' = 'true' OR t.annotations->'readOnlyHint' = 'true', false)
+                        THEN '\(lostMessage); not retried because the tool is not idempotent'
+                        WHEN x.attempt >= coalesce(t.max_attempts, $2)
+                        THEN '\(lostMessage); gave up after ' || x.attempt || ' attempts'
+                   END AS final_error
+            FROM expired x
+            JOIN mcp_tool_executions e ON e.id = x.execution_id
+            JOIN mcp_tools t ON t.id = e.tool_id
         ), released AS (
-            UPDATE mcp_execution_queue q SET lease_owner = NULL, lease_expires_at = NULL
-            FROM expired x WHERE q.execution_id = x.execution_id
-            RETURNING q.execution_id
+            UPDATE mcp_execution_queue q SET lease_owner = NULL, lease_expires_at = NULL, last_error = '\(lostMessage)'
+            FROM judged j WHERE q.execution_id = j.execution_id AND j.final_error IS NULL
+            RETURNING q.execution_id, q.attempt
+        ), history AS (
+            INSERT INTO mcp_execution_attempts (execution_id, attempt, error_message)
+            SELECT execution_id, attempt, '\(lostMessage)' FROM released
+            ON CONFLICT (execution_id, attempt) DO UPDATE SET error_message = EXCLUDED.error_message, ended_at = now()
+        ), reset AS (
+            UPDATE mcp_tool_executions e SET status = 'pending'
+            FROM released r WHERE e.id = r.execution_id
+            RETURNING e.id
+        ), ended AS (
+            UPDATE mcp_tool_executions e
+            SET status = 'error', output_result = NULL, completed_at = now(),
+                duration_ms = least(extract(epoch FROM now() - j.started_at) * 1000, 2147483647)::int,
+                error_message = coalesce((SELECT string_agg('attempt ' || a.attempt || ': ' || a.error_message, '; ' ORDER BY a.attempt)
+                                          FROM mcp_execution_attempts a WHERE a.execution_id = j.execution_id) || '; attempt '
+                                         || j.attempt || ': ', '') || j.final_error
+            FROM judged j WHERE e.id = j.execution_id AND j.final_error IS NOT NULL
+            RETURNING e.id, e.tool_id, e.duration_ms
+        ), stats AS (
+            UPDATE mcp_tools t
+            SET execution_count = coalesce(t.execution_count, 0) + f.n, error_count = coalesce(t.error_count, 0) + f.n,
+                avg_duration_ms = ((coalesce(t.avg_duration_ms, 0)::bigint * coalesce(t.execution_count, 0) + f.total_ms)
+                                   / (coalesce(t.execution_count, 0) + f.n))::int,
+                last_executed_at = now()
+            FROM (SELECT tool_id, count(*) AS n, sum(duration_ms)::bigint AS total_ms FROM ended GROUP BY tool_id) f
+            WHERE t.id = f.tool_id
+        ), dequeued AS (
+            DELETE FROM mcp_execution_queue q USING ended f WHERE q.execution_id = f.id
         )
-        """ + handBackReleased
-    typealias Row = Int32
+        SELECT (SELECT count(*) FROM reset)::int, (SELECT count(*) FROM ended)::int,
+               (SELECT pg_notify('astra_mcpd_pending', '') FROM reset HAVING count(*) > 0) IS NULL,
+               (SELECT pg_notify('astra_mcpd_finished', string_agg(id::text, ',')) FROM ended HAVING count(*) > 0) IS NULL
+        """
+    typealias Row = (handedBack: Int, ended: Int)
 
     var owner: String
+    /// The daemon's `retry_max_attempts`, for tools without their own `max_attempts`.
+    var defaultMaxAttempts: Int
 
     func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 1)
+        var bindings = PostgresBindings(capacity: 2)
         bindings.append(owner)
+        bindings.append(Int32(clamping: defaultMaxAttempts))
         return bindings
     }
 
-    func decodeRow(_ row: PostgresRow) throws -> Int32 {
-        try row.decode((Int32, Bool?).self).0
+    func decodeRow(_ row: PostgresRow) throws -> (handedBack: Int, ended: Int) {
+        let (handedBack, ended, _, _) = try row.decode((Int32, Int32, Bool?, Bool?).self)
+        return (Int(handedBack), Int(ended))
     }
 }
 
@@ -231,14 +293,14 @@ struct RecoverExpiredLeasesStatement: PostgresPreparedStatement {
 struct RetryExecutionsStatement: PostgresPreparedStatement {
     static let sql = """
         WITH retry AS (
-            SELECT * FROM unnest($2::uuid[], $3::float8[], $4::text[], $5::bool[]) AS r(id, delay_seconds, error, counts)
+            SELECT * FROM unnest($2::uuid[], $3::float8[], $4::text[], $5::bool[], $6::int4[]) AS r(id, delay_seconds, error, counts, attempt)
         ), requeued AS (
             UPDATE mcp_execution_queue q
             SET lease_owner = NULL, lease_expires_at = NULL, last_error = r.error,
                 available_at = now() + make_interval(secs => r.delay_seconds),
                 attempt = q.attempt - CASE WHEN r.counts THEN 0 ELSE 1 END
             FROM retry r
-            WHERE q.execution_id = r.id AND q.lease_owner = $1
+            WHERE q.execution_id = r.id AND q.lease_owner = $1 AND q.attempt = r.attempt
             RETURNING q.execution_id, q.attempt, r.error, r.counts
         ), history AS (
             INSERT INTO mcp_execution_attempts (execution_id, attempt, error_message)
@@ -254,12 +316,13 @@ struct RetryExecutionsStatement: PostgresPreparedStatement {
     var retries: [RetryRequest]
 
     func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 5)
+        var bindings = PostgresBindings(capacity: 6)
         bindings.append(owner)
         bindings.append(retries.map(\.id))
         bindings.append(retries.map { Backoff.milliseconds($0.after) / 1000 })
-        bindings.append(retries.map(\.error))
+        bindings.append(retries.map(\.error.sanitizedForDatabase))
         bindings.append(retries.map(\.countsAsAttempt))
+        bindings.append(retries.map { Int32(clamping: $0.attempt) })
         return bindings
     }
 

@@ -17,36 +17,94 @@ struct QueueStore: Sendable {
         return claimed
     }
 
-    /// Writes outcomes. A result PostgreSQL refuses as jsonb (e.g. a `\u0000` escape) fails its
-    /// whole batch, so then each row is written alone and a refused result becomes an error
-    /// that says why — nothing is lost.
-    func complete(_ outcomes: [ExecutionOutcome]) async throws {
-        guard !outcomes.isEmpty else { return }
+    /// Writes outcomes; returns how many were written (the rest were fenced off: their lease
+    /// was taken over by another attempt).
+    ///
+    /// Whatever PostgreSQL refuses for one execution stays with that execution: a refused batch
+    /// is split until the refused outcome stands alone, and that one is written as an `error`
+    /// saying why (a result that is not valid jsonb, for example). Connection failures are
+    /// thrown for the caller to retry.
+    @discardableResult
+    func complete(_ outcomes: [ExecutionOutcome]) async throws -> Int {
+        guard !outcomes.isEmpty else { return 0 }
         do {
-            try await write(outcomes)
-        } catch let error as PSQLError where Self.isDataError(error) && outcomes.count > 1 {
-            for outcome in outcomes { try await complete([outcome]) }
-        } catch let error as PSQLError where Self.isDataError(error) {
+            return try await write(outcomes)
+        } catch let error as PSQLError where Self.isRefusal(error) || (Self.isServerError(error) && outcomes.count > 1) {
+            guard outcomes.count == 1 else {
+                let half = outcomes.count / 2
+                let first = try await complete(Array(outcomes[..<half]))
+                let second = try await complete(Array(outcomes[half...]))
+                return first + second
+            }
+            logger.error("the database refused an outcome; storing it as an error", metadata: [
+                "execution": "\(outcomes[0].id)", "error": "\(Self.reason(error))",
+            ])
             var replacement = outcomes[0]
             replacement.status = .error
             replacement.outputJSON = nil
-            replacement.errorMessage = "the server's result could not be stored: \(error.serverInfo?[.message] ?? "invalid JSON")"
-            try await write([replacement])
+            replacement.errorMessage = "the outcome could not be stored: \(Self.reason(error))"
+            do {
+                return try await write([replacement])
+            } catch let error as PSQLError where Self.isRefusal(error) {
+                replacement.errorMessage = "the outcome could not be stored"
+                do {
+                    return try await write([replacement])
+                } catch let error as PSQLError where Self.isRefusal(error) {
+                    // Nothing more can be said; the lease expires and recovery ends it.
+                    logger.critical("the database refused even a bare error outcome", metadata: [
+                        "execution": "\(outcomes[0].id)", "error": "\(Self.reason(error))",
+                    ])
+                    return 0
+                }
+            }
         }
     }
 
-    private func write(_ outcomes: [ExecutionOutcome]) async throws {
-        for try await _ in try await database.execute(CompleteExecutionsStatement(owner: workerID, outcomes: outcomes), logger: logger) {}
+    private func write(_ outcomes: [ExecutionOutcome]) async throws -> Int {
+        var written: Int32 = 0
+        for try await count in try await database.execute(CompleteExecutionsStatement(owner: workerID, outcomes: outcomes), logger: logger) {
+            written = count
+        }
+        return Int(written)
     }
 
+    /// Schedules retries. One the database refuses ends its execution as an `error` instead.
     func retry(_ retries: [RetryRequest]) async throws {
         guard !retries.isEmpty else { return }
-        for try await _ in try await database.execute(RetryExecutionsStatement(owner: workerID, retries: retries), logger: logger) {}
+        do {
+            for try await _ in try await database.execute(RetryExecutionsStatement(owner: workerID, retries: retries), logger: logger) {}
+        } catch let error as PSQLError where Self.isRefusal(error) || (Self.isServerError(error) && retries.count > 1) {
+            guard retries.count == 1 else {
+                let half = retries.count / 2
+                try await retry(Array(retries[..<half]))
+                try await retry(Array(retries[half...]))
+                return
+            }
+            let retry = retries[0]
+            try await complete([ExecutionOutcome(
+                id: retry.id, attempt: retry.attempt, status: .error, outputJSON: nil,
+                errorMessage: "\(retry.error); the retry could not be scheduled: \(Self.reason(error))",
+                completedAt: Date(), durationMilliseconds: 0)])
+        }
     }
 
-    func release(_ ids: [UUID]) async throws {
-        guard !ids.isEmpty else { return }
-        for try await _ in try await database.execute(ReleaseExecutionsStatement(owner: workerID, ids: ids), logger: logger) {}
+    /// Hands executions back to the queue. One the database refuses keeps its lease, which
+    /// expires: recovery then takes it over.
+    func release(_ releases: [ReleaseRequest]) async throws {
+        guard !releases.isEmpty else { return }
+        do {
+            for try await _ in try await database.execute(ReleaseExecutionsStatement(owner: workerID, releases: releases), logger: logger) {}
+        } catch let error as PSQLError where Self.isRefusal(error) || (Self.isServerError(error) && releases.count > 1) {
+            guard releases.count == 1 else {
+                let half = releases.count / 2
+                try await release(Array(releases[..<half]))
+                try await release(Array(releases[half...]))
+                return
+            }
+            logger.error("the database refused a hand-back; the lease will expire instead", metadata: [
+                "execution": "\(releases[0].id)", "error": "\(Self.reason(error))",
+            ])
+        }
     }
 
     /// Extends the leases of every execution this worker holds.
@@ -55,15 +113,34 @@ struct QueueStore: Sendable {
             RenewLeasesStatement(owner: workerID, leaseSeconds: Double(lease.components.seconds)), logger: logger) {}
     }
 
-    /// Hands executions whose lease expired back to the queue; returns how many.
-    func recoverExpiredLeases() async throws -> Int {
-        var count: Int32 = 0
-        for try await row in try await database.execute(RecoverExpiredLeasesStatement(owner: workerID), logger: logger) { count = row }
-        return Int(count)
+    /// Takes over executions whose worker was lost (see ``RecoverExpiredLeasesStatement``).
+    func recoverExpiredLeases(defaultMaxAttempts: Int) async throws -> (handedBack: Int, ended: Int) {
+        var result = (handedBack: 0, ended: 0)
+        for try await row in try await database.execute(
+            RecoverExpiredLeasesStatement(owner: workerID, defaultMaxAttempts: defaultMaxAttempts), logger: logger)
+        {
+            result = row
+        }
+        return result
     }
 
-    /// Class 22 (data exception): the data, not the connection, is at fault.
-    static func isDataError(_ error: PSQLError) -> Bool {
-        error.serverInfo?[.sqlState]?.hasPrefix("22") ?? false
+    /// Whether PostgreSQL answered with an error (the statement reached it), rather than the
+    /// connection failing.
+    static func isServerError(_ error: PSQLError) -> Bool {
+        error.serverInfo?[.sqlState] != nil
+    }
+
+    /// Whether PostgreSQL refused the statement for what it carries, so sending it again cannot
+    /// help: any server error but those of load, locks, timeouts and shutdown.
+    static func isRefusal(_ error: PSQLError) -> Bool {
+        guard let state = error.serverInfo?[.sqlState] else { return false }
+        let transient = ["57014", "55P03", "40001", "40P01"]
+        return !transient.contains(state) && !["08", "53", "57", "58"].contains(String(state.prefix(2)))
+    }
+
+    /// The database's own words for a refusal (never the statement's data).
+    static func reason(_ error: PSQLError) -> String {
+        let message = error.serverInfo?[.message] ?? "database error"
+        return (error.serverInfo?[.sqlState]).map { "\(message) (SQLSTATE \($0))" } ?? message
     }
 }

@@ -69,7 +69,7 @@ struct RecordConnectionStatement: PostgresPreparedStatement {
         var bindings = PostgresBindings(capacity: 3)
         bindings.append(serverID)
         bindings.append(status)
-        bindings.append(lastError)
+        bindings.append(lastError?.sanitizedForDatabase)
         return bindings
     }
 

@@ -67,12 +67,10 @@ struct StdioTransport: Sendable {
                 var failure: MCPSessionError?
                 do {
                     for try await chunk in execution.standardOutput {
-                        try chunk.withUnsafeBytes { bytes in
-                            try framer.feed(bytes) { connection.receive(line: $0) }
+                        chunk.withUnsafeBytes { bytes in
+                            framer.feed(bytes, onMessage: { connection.receive(line: $0) }, onOversized: { connection.receiveOversized(prefix: $0, size: $1) })
                         }
                     }
-                } catch let error as LineFramer.MessageTooLarge {
-                    failure = MCPSessionError(.messageTooLarge, "server '\(serverName)' sent a message larger than \(error.limit) bytes")
                 } catch {
                     failure = MCPSessionError(.disconnected, "reading from server '\(serverName)' failed: \(Self.describe(error))")
                 }
@@ -102,11 +100,17 @@ struct StdioTransport: Sendable {
                     do {
                         _ = try await writer.write(bytes)
                     } catch {
-                        connection.close(MCPSessionError(.disconnected, "server '\(serverName)' exited (writing to it failed: \(Self.describe(error)))\(stderrTail.messageSuffix)"))
+                        // A pipe write of at most PIPE_BUF bytes is all or nothing: none of it
+                        // reached the child, so its requests may safely be sent elsewhere.
+                        connection.close(
+                            MCPSessionError(.disconnected, "server '\(serverName)' exited (writing to it failed: \(Self.describe(error)))\(stderrTail.messageSuffix)"),
+                            lastChunkUnsent: bytes.count <= 4096)
                         ended.signal()
                         return
                     }
                 }
+                // The connection was closed on our side (the server stopped answering): stop the child.
+                ended.signal()
             }
             group.addTask { await connection.runTimeoutSweeper() }
             group.addTask {
