@@ -12,6 +12,9 @@ The test steers it and observes it through files in STATE_DIR:
                   right after reading the request (sent, never answered)
   calls-<tool>    one line appended (and flushed) per tools/call of <tool>, before acting
   tools-list      one line appended per tools/list
+  hold-calls      if it exists, every tools/call is recorded and never answered
+  hang            if it exists when this process starts, it never answers a tools/call
+                  for the rest of its life (a hung server: only a new process recovers)
 
 Tools:
   idempotent_echo {text}  annotations idempotentHint: true; echoes text
@@ -19,6 +22,8 @@ Tools:
   tool_error              always a result with isError: true
   add_tool {name}         adds a tool <name> (it echoes) and sends
                           notifications/tools/list_changed
+  nul_crash               writes a NUL byte to stderr and exits (sent, never answered)
+  big {bytes}             idempotentHint: true; answers with a text of <bytes> x's
 Also answers ping. capabilities: {"tools": {"listChanged": true}}.
 """
 
@@ -50,6 +55,13 @@ TOOLS = [
         "name": "tool_error",
         "description": "Always fails as a tool.",
         "inputSchema": {"type": "object"},
+    },
+    {"name": "nul_crash", "description": "Crash with a NUL on stderr.", "inputSchema": {"type": "object"}},
+    {
+        "name": "big",
+        "description": "A large result.",
+        "inputSchema": {"type": "object", "properties": {"bytes": {"type": "integer"}}},
+        "annotations": {"idempotentHint": True},
     },
     {
         "name": "add_tool",
@@ -105,6 +117,12 @@ def call(name, args, out, rid):
     """Runs one tools/call; returns the result, or None when the answer was already sent."""
     if name == "tool_error":
         return text_result("tool_error always fails", True)
+    if name == "nul_crash":
+        sys.stderr.write("before\x00after\n")
+        sys.stderr.flush()
+        os._exit(1)
+    if name == "big":
+        return text_result("x" * int(args.get("bytes", 0)))
     if name == "add_tool":
         new = args.get("name")
         if not isinstance(new, str) or not new:
@@ -148,6 +166,8 @@ def handle(msg, out):
         if isinstance(name, str) and "/" not in name:
             append("calls-" + name, str(os.getpid()))
         crash_if_asked()
+        if HANG or os.path.exists(path("hold-calls")):
+            return
         answer = call(name, args, out, rid)
         if answer is not None:
             send(out, result(rid, answer))
@@ -157,7 +177,12 @@ def handle(msg, out):
         send(out, {"jsonrpc": "2.0", "id": rid, "error": {"code": -32601, "message": "Method not found: %s" % method}})
 
 
+HANG = False
+
+
 def main():
+    global HANG
+    HANG = os.path.exists(path("hang"))
     write_atomically("pid", str(os.getpid()))
     append("pids", str(os.getpid()))
     out = sys.stdout.buffer

@@ -41,12 +41,12 @@ struct DaemonProcessTests {
         ].merging(extra) { $1 }
     }
 
-    /// Waits until the execution is running and its call has had a moment to reach the server.
+    /// Waits until the daemon has claimed the execution: from then on it is in flight, and a
+    /// graceful stop lets it finish.
     private func waitUntilRunning(_ db: TestDatabase, _ id: UUID, _ daemon: DaemonProcess) async throws {
         try await eventually(.seconds(30), "the execution to start; stderr: \(daemon.standardError)") {
             try await row(db, id).status == "running"
         }
-        try await Task.sleep(for: .milliseconds(300))
     }
 
     @Test("SIGTERM lets the running call finish: exit 0 and the execution ended success")
@@ -62,25 +62,6 @@ struct DaemonProcessTests {
             let after = try await row(db, id)
             #expect(after.status == "success", "\(after.error ?? "")")
             #expect(!after.queued)
-        }
-    }
-
-    @Test("SIGTERM with a short grace hands the unfinished call back: exit 0, row pending, queue row unleased")
-    func sigtermHandsBack() async throws {
-        try await TestDatabase.with { db in
-            try TestPaths.requireExecutable(TestPaths.demoServer, hint: "build it with 'swift build --product astra-mcpd-demo-server'")
-            let id = try await enqueueSleep(db, seconds: 5)
-            let daemon = try DaemonProcess(["run"], environment: environment(db, ["ASTRA_MCPD_SHUTDOWN_GRACE_SECONDS": "0.5"]))
-            try await waitUntilRunning(db, id, daemon)
-            let stopping = ContinuousClock.now
-            daemon.terminate()
-            let status = try await daemon.waitForExit()
-            #expect(status == 0, "stderr: \(daemon.standardError)")
-            #expect(ContinuousClock.now - stopping < .seconds(4.5), "it did not wait for the 5 s call")
-            let after = try await row(db, id)
-            #expect(after.queued)
-            #expect(after.status == "pending")
-            #expect(after.leaseOwner == nil)
         }
     }
 

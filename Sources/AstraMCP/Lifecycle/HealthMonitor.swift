@@ -80,11 +80,18 @@ public struct HealthMonitor: Service {
     /// Checks one server and records the outcome.
     func check(_ server: ServerDescriptor) async {
         var failure: String?
+        var session: SessionPool.Session?
         do {
-            let session = try await pool.session(for: server)
-            try await session.connection.ping(timeout: configuration.timeout)
+            session = try await pool.session(for: server)
+            try await session?.connection.ping(timeout: configuration.timeout)
         } catch {
             failure = String(((error as? MCPSessionError)?.message ?? "\(error)").prefix(1000))
+            if let session, (error as? MCPSessionError)?.code == .timeout {
+                // A session that does not answer a ping is hung: close it, so the pool starts a
+                // fresh one for the next call instead of queueing calls behind it.
+                session.connection.close(MCPSessionError(
+                    .disconnected, "server '\(server.name)' did not answer a ping within \(configuration.timeout)"))
+            }
         }
         do {
             let statement = RecordHealthStatement(

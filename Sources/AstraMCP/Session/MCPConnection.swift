@@ -405,9 +405,10 @@ public final class MCPConnection: Sendable {
             return
         }
         let pending = state.withLock { state in
-            state.consecutiveTimeouts = 0
             let removed = state.pending.removeValue(forKey: requestID)
             if removed?.deadline != nil { state.deadlinesPending -= 1 }
+            // A server that answers pings but no calls is still hung.
+            if removed?.method != "ping" { state.consecutiveTimeouts = 0 }
             return removed
         }
         guard let pending else { return }  // late reply to a request that timed out or was cancelled

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 
 /// The real `astra-mcpd` binary as a child process, its stderr collected.
@@ -40,7 +43,12 @@ final class DaemonProcess: Sendable {
 
     /// Sends SIGTERM.
     func terminate() {
-        kill(process.processIdentifier, SIGTERM)
+        Glibc.kill(process.processIdentifier, SIGTERM)
+    }
+
+    /// Sends SIGKILL: the daemon dies at once, as in a crash or the OOM killer.
+    func kill() {
+        Glibc.kill(process.processIdentifier, SIGKILL)
     }
 
     /// What the process wrote to stderr so far.
@@ -53,7 +61,7 @@ final class DaemonProcess: Sendable {
         let deadline = ContinuousClock.now + limit
         while process.isRunning {
             if ContinuousClock.now >= deadline {
-                kill(process.processIdentifier, SIGKILL)
+                Glibc.kill(process.processIdentifier, SIGKILL)
                 throw DeadlineExceeded(description: "astra-mcpd did not exit within \(limit); stderr: \(standardError)")
             }
             try await Task.sleep(for: .milliseconds(50))
@@ -63,6 +71,6 @@ final class DaemonProcess: Sendable {
     }
 
     deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
     }
 }

@@ -39,6 +39,26 @@ struct FlakyServer: Sendable {
         }
     }
 
+    /// Every tools/call is recorded and never answered (`true`), or answered again (`false`).
+    func setHoldCalls(_ hold: Bool) throws { try setSwitch("hold-calls", hold) }
+
+    /// A process started while this is on never answers a tools/call, however long it lives.
+    func setHang(_ hang: Bool) throws { try setSwitch("hang", hang) }
+
+    private func setSwitch(_ name: String, _ on: Bool) throws {
+        if on {
+            _ = FileManager.default.createFile(atPath: path(name), contents: Data())
+        } else {
+            try? FileManager.default.removeItem(atPath: path(name))
+        }
+    }
+
+    /// Waits until `tool` was called at least `count` times: the server logs each call before
+    /// acting on it, so this is the event "the call reached the server".
+    func waitForCalls(_ tool: String, _ count: Int, within limit: Duration = .seconds(30)) async throws {
+        try await eventually(limit, "\(count) calls of \(tool) to reach the server (seen \(calls(tool)))") { calls(tool) >= count }
+    }
+
     /// The next `count` tools/calls exit the server instead of answering.
     func crashOnCall(_ count: Int) throws {
         try "\(count)".write(toFile: path("crash-on-call"), atomically: true, encoding: .utf8)

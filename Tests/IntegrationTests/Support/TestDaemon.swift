@@ -139,14 +139,19 @@ struct TestDaemon: Sendable {
     /// Enqueues `count` executions in ONE statement; `argumentsSQL` is an SQL expression over
     /// `g` (1…count) giving each row's jsonb arguments.
     func enqueueMany(_ tool: String, on server: ServerDescriptor, count: Int, argumentsSQL: String) async throws -> [UUID] {
-        let sql = """
-            INSERT INTO mcp_tool_executions (user_id, team_id, server_id, tool_id, input_parameters)
-            SELECT gen_random_uuid(), '\(team)', '\(server.id)', t.id, \(argumentsSQL)
-            FROM mcp_tools t, generate_series(1, \(count)) AS g
-            WHERE t.server_id = '\(server.id)' AND t.tool_name = '\(tool)'
-            RETURNING id
-            """
+        let sql = Self.enqueueManySQL(tool, serverID: server.id, team: team, count: count, argumentsSQL: argumentsSQL)
         return try await database.query(PostgresQuery(unsafeSQL: sql), logger: logger).collect().map { try $0.decode(UUID.self) }
+    }
+
+    /// The backend's INSERT of `count` executions in one statement, returning their ids.
+    static func enqueueManySQL(_ tool: String, serverID: UUID, team: UUID, count: Int, argumentsSQL: String) -> String {
+        """
+        INSERT INTO mcp_tool_executions (user_id, team_id, server_id, tool_id, input_parameters)
+        SELECT gen_random_uuid(), '\(team)', '\(serverID)', t.id, \(argumentsSQL)
+        FROM mcp_tools t, generate_series(1, \(count)) AS g
+        WHERE t.server_id = '\(serverID)' AND t.tool_name = '\(tool)'
+        RETURNING id
+        """
     }
 
     /// Listens on `astra_mcpd_finished`, runs `enqueue`, and waits until a notification has
@@ -224,7 +229,14 @@ struct ExecutionRow: Sendable {
     }
 
     static func fetchAll(_ ids: [UUID], from database: PostgresClient, logger: Logger) async throws -> [UUID: ExecutionRow] {
-        let rows = try await database.query("SELECT \(unescaped: columns) WHERE e.id = ANY(\(ids))", logger: logger).collect()
+        try index(try await database.query("SELECT \(unescaped: columns) WHERE e.id = ANY(\(ids))", logger: logger).collect())
+    }
+
+    static func fetchAll(_ ids: [UUID], from connection: PostgresConnection, logger: Logger) async throws -> [UUID: ExecutionRow] {
+        try index(try await connection.query("SELECT \(unescaped: columns) WHERE e.id = ANY(\(ids))", logger: logger).collect())
+    }
+
+    private static func index(_ rows: [PostgresRow]) throws -> [UUID: ExecutionRow] {
         var result: [UUID: ExecutionRow] = [:]
         for row in rows {
             let execution = try decode(row)

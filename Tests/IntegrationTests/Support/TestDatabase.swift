@@ -98,3 +98,28 @@ struct TestDatabase: Sendable {
         }
     }
 }
+
+/// A backend's steps on a test database while no in-process daemon runs (the daemon under
+/// test is a child process).
+extension TestDatabase {
+    /// Enqueues `count` executions of `tool` in one statement; returns their ids.
+    func enqueueMany(_ tool: String, on server: ServerDescriptor, team: UUID, count: Int, argumentsSQL: String = "'{}'::jsonb") async throws -> [UUID] {
+        let sql = TestDaemon.enqueueManySQL(tool, serverID: server.id, team: team, count: count, argumentsSQL: argumentsSQL)
+        return try await withConnection { connection in
+            try await connection.query(PostgresQuery(unsafeSQL: sql), logger: TestLogging.logger).collect().map { try $0.decode(UUID.self) }
+        }
+    }
+
+    /// The executions' rows.
+    func executions(_ ids: [UUID]) async throws -> [UUID: ExecutionRow] {
+        try await withConnection { try await ExecutionRow.fetchAll(ids, from: $0, logger: TestLogging.logger) }
+    }
+
+    /// Waits until every execution is terminal; returns their rows.
+    func waitUntilTerminal(_ ids: [UUID], within limit: Duration = .seconds(60), _ what: String) async throws -> [UUID: ExecutionRow] {
+        try await eventually(limit, what) {
+            try await executions(ids).values.allSatisfy { ["success", "error", "timeout"].contains($0.status) }
+        }
+        return try await executions(ids)
+    }
+}
