@@ -1,3 +1,4 @@
+import Synchronization
 import Testing
 
 @testable import AstraMCP
@@ -94,4 +95,39 @@ struct CircuitBreakerTests {
         #expect(until == afterCoolDown.advanced(by: .seconds(30)))
         #expect(reason.contains("trial call failed"))
     }
+
+    @Test("a trial call that ends neither as success nor as failure gives its slot back, so the next call can be the trial")
+    func abandonedTrialIsReleased() {
+        var breaker = breaker()
+        for _ in 0..<3 { _ = breaker.recordFailure(now: t0, reason: "down") }
+        let later = t0.advanced(by: .seconds(31))
+        #expect(breaker.permit(now: later) == (.allowed, .halfOpened))
+        #expect(breaker.permit(now: later).0 != .allowed, "one trial at a time")
+        breaker.recordAbandoned()
+        #expect(breaker.permit(now: later).0 == .allowed, "the abandoned trial's slot was given back")
+        #expect(breaker.recordSuccess(now: later) == .closed)
+    }
+
+    @Test("CircuitBreakers reads the injected clock, and an abandoned permit never leaves the circuit stuck half-open")
+    func breakersUseInjectedClock() {
+        let clock = ManualInstant(t0)
+        let server = ServerDescriptor(id: .init(), name: "s", serverType: "stdio", isActive: true, configJSON: "{}")
+        let breakers = CircuitBreakers(
+            configuration: .init(failureThreshold: 1, coolDown: .seconds(30)), now: { clock.now }, onTransition: { _, _ in })
+        #expect(breakers.permit(server) == .allowed)
+        breakers.recordFailure(server, reason: "down")
+        #expect(breakers.permit(server) == .rejected(until: t0.advanced(by: .seconds(30))))
+        clock.advance(by: .seconds(30))
+        #expect(breakers.permit(server) == .allowed)
+        breakers.recordAbandoned(server)
+        #expect(breakers.permit(server) == .allowed)
+    }
+}
+
+/// A hand-driven clock reading.
+final class ManualInstant: Sendable {
+    private let value: Mutex<ContinuousClock.Instant>
+    init(_ start: ContinuousClock.Instant) { value = Mutex(start) }
+    var now: ContinuousClock.Instant { value.withLock { $0 } }
+    func advance(by duration: Duration) { value.withLock { $0 = $0.advanced(by: duration) } }
 }

@@ -156,6 +156,7 @@ struct MCPConnectionTests {
         let errors = await failures.value
         #expect(errors.count == 3)
         #expect(errors.allSatisfy { $0?.code == .disconnected && $0?.message == "server 'peer' exited" })
+        #expect(errors.allSatisfy { $0?.requestNeverSent == false }, "the transport took them: they may have reached the server")
         #expect(connection.pendingCount == 0)
         #expect(connection.isClosed)
         #expect(await connection.nextOutbound() == nil)
@@ -167,6 +168,55 @@ struct MCPConnectionTests {
         // The first reason wins.
         connection.close(MCPSessionError(.protocolError, "other"))
         #expect(connection.closedReason?.code == .disconnected)
+    }
+
+    @Test("requests the transport never took fail as never sent when the connection closes")
+    func neverSentOnClose() async throws {
+        let connection = self.connection
+        let failure = Task {
+            do {
+                _ = try await connection.request("tools/call", params: "{}", timeout: nil)
+                return nil as MCPSessionError?
+            } catch {
+                return error as? MCPSessionError
+            }
+        }
+        while connection.pendingCount < 1 { await Task.yield() }
+        connection.close(MCPSessionError(.disconnected, "server 'peer' exited"))
+        let error = try #require(await failure.value)
+        #expect(error.requestNeverSent)
+    }
+
+    @Test("an oversized reply fails only the request its id names; without an id the connection closes")
+    func oversizedReply() async throws {
+        let peer = InMemoryPeer(connection)
+        let connection = self.connection
+        async let big = connection.request("tools/call", params: "{}", timeout: nil)
+        let bigID = try #require(try await peer.next().id)
+        async let small = connection.request("tools/call", params: "{}", timeout: nil)
+        let ids = [bigID, try #require(try await peer.next().id)]
+        Array(#"{"jsonrpc":"2.0","id":\#(ids[0]),"result":{"content":[{"type":"text","text":"xxxx"#.utf8).withUnsafeBytes {
+            connection.receiveOversized(prefix: $0, size: 1 << 30)
+        }
+        var failure: MCPSessionError?
+        do { _ = try await big } catch { failure = error as? MCPSessionError }
+        #expect(failure?.code == .messageTooLarge)
+        #expect(!connection.isClosed)
+        peer.send(#"{"jsonrpc":"2.0","id":\#(ids[1]),"result":{}}"#)
+        #expect(try await small.resultText == "{}")
+        Array(#"{"result":{"content":[{"#.utf8).withUnsafeBytes { connection.receiveOversized(prefix: $0, size: 1 << 30) }
+        #expect(connection.isClosed)
+    }
+
+    @Test("the top-level id of a message prefix is found; nested ids, ids in strings and non-integer ids are not")
+    func topLevelID() {
+        func id(_ text: String) -> Int? { Array(text.utf8).withUnsafeBytes { MCPConnection.topLevelID(in: $0) } }
+        #expect(id(#"{"jsonrpc":"2.0","id":42,"result":{"#) == 42)
+        #expect(id(#"{ "id" : 7 , "result""#) == 7)
+        #expect(id(#"{"result":{"id":3,"x":"y"},"id":9}"#) == 9)
+        #expect(id(#"{"result":{"id":3,"content":[{"text":"\"id\":5"#) == nil)
+        #expect(id(#"{"jsonrpc":"2.0","id":"abc","result":"#) == nil)
+        #expect(id(#"{"result":{"#) == nil)
     }
 
     @Test("initialize with a supported version returns the server's info and sends notifications/initialized")
