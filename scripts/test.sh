@@ -5,10 +5,5 @@
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
-bash scripts/setup.sh
-export PATH="/opt/swift/usr/bin:$PATH"
-# The integration tests start these binaries as child processes.
-swift build --product astra-mcpd
-swift build --product astra-mcpd-demo-server
-swift build --build-tests
-swift test --skip-build "$@"
+bash scripts/build-for-tests.sh
+exec bash scripts/run-tests.sh "$@"
