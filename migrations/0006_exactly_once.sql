@@ -15,3 +15,41 @@ ALTER TABLE mcp_tools
 CREATE INDEX idx_mcp_execution_queue_lease_owner
     ON mcp_execution_queue (lease_owner)
     WHERE lease_owner IS NOT NULL;
+
+-- Several daemons on one database share each server's circuit: a daemon that opens or closes
+-- a circuit records it with the time the cool-down ends, and the others adopt it when told
+-- (`astra_mcpd_circuits`, payload: the server id). Only the daemons' own transitions fire it.
+ALTER TABLE mcp_servers ADD COLUMN circuit_open_until TIMESTAMPTZ;
+
+CREATE FUNCTION astra_mcpd_circuit_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('astra_mcpd_circuits', NEW.id::text);
+    RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER mcp_servers_circuit_changed
+    AFTER UPDATE OF circuit_state, circuit_open_until ON mcp_servers
+    FOR EACH ROW
+    WHEN (OLD.circuit_state IS DISTINCT FROM NEW.circuit_state OR OLD.circuit_open_until IS DISTINCT FROM NEW.circuit_open_until)
+    EXECUTE FUNCTION astra_mcpd_circuit_changed();
+
+-- A credential stored or replaced by any means (the inbox, `astra-mcpd credentials set`, SQL)
+-- reaches every daemon's sessions: the server's sessions are replaced, so the next call uses
+-- the new secret. `last_used_at`, which the daemons write, does not fire it.
+CREATE FUNCTION astra_mcpd_credential_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        PERFORM pg_notify('astra_mcpd_servers', 'credentials:' || OLD.server_id::text);
+    ELSE
+        PERFORM pg_notify('astra_mcpd_servers', 'credentials:' || NEW.server_id::text);
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER mcp_server_credentials_changed
+    AFTER INSERT OR DELETE OR UPDATE OF encrypted_value, expires_at ON mcp_server_credentials
+    FOR EACH ROW EXECUTE FUNCTION astra_mcpd_credential_changed();

@@ -102,6 +102,7 @@ public struct AstraDaemon: Sendable {
             handlers: [
                 ChannelListener.pendingExecutions: { _ in worker.notifyWork() },
                 ChannelListener.serverChanges: watcher.serverChanged,
+                ChannelListener.circuitChanges: worker.circuitChanged,
                 ChannelListener.credentialInbox: inbox.inboxPosted,
             ])
         let startup = StartupService(database: database, syncOnStart: configuration.syncOnStart, logger: logger)

@@ -34,6 +34,9 @@ public struct ServerWatcher: Service {
 
     /// The ``ChannelListener`` handler of ``ChannelListener/serverChanges``: a server's id, or
     /// nil to reconcile every server.
+    /// The payload prefix of a credential change (see migrations/0006).
+    static let credentialsPrefix = "credentials:"
+
     public func serverChanged(_ payload: String?) {
         changesContinuation.yield(payload)
     }
@@ -47,7 +50,13 @@ public struct ServerWatcher: Service {
                 }
             }
             for await change in changes.cancelOnGracefulShutdown() {
-                if let change, let id = UUID(uuidString: change) {
+                if let change, change.hasPrefix(Self.credentialsPrefix),
+                    let id = UUID(uuidString: String(change.dropFirst(Self.credentialsPrefix.count)))
+                {
+                    // Whichever daemon stored it: the sessions still send the old secret.
+                    logger.info("server credential changed; replacing its sessions", metadata: ["server_id": "\(id)"])
+                    pool.retire(serverID: id, reason: "its credential changed")
+                } else if let change, let id = UUID(uuidString: change) {
                     await refresh(id, group: &group)
                 } else {
                     await reconcile(group: &group)

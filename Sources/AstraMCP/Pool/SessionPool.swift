@@ -115,7 +115,7 @@ public final class SessionPool: Service, Sendable {
     let handlersForServer: @Sendable (ServerDescriptor) -> MCPConnection.Handlers
     let onSessionReady: @Sendable (ServerDescriptor, Session) -> Void
     /// Looks up the secret a remote server's `auth` asks for.
-    let credentials: @Sendable (ServerDescriptor, ServerAuth) async throws -> String
+    let credentials: @Sendable (ServerDescriptor, ServerAuth) async throws -> StoredSecret
     /// One HTTP client for every remote server: connections are kept alive and reused.
     /// Redirects are not followed (one to another origin would carry the session elsewhere).
     let httpClient: HTTPClient
@@ -132,7 +132,7 @@ public final class SessionPool: Service, Sendable {
         logger: Logger,
         handlersForServer: @escaping @Sendable (ServerDescriptor) -> MCPConnection.Handlers = { _ in .init() },
         onSessionReady: @escaping @Sendable (ServerDescriptor, Session) -> Void = { _, _ in },
-        credentials: @escaping @Sendable (ServerDescriptor, ServerAuth) async throws -> String = { _, _ in
+        credentials: @escaping @Sendable (ServerDescriptor, ServerAuth) async throws -> StoredSecret = { _, _ in
             throw CredentialError("credentials are not available here")
         }
     ) {
@@ -456,21 +456,31 @@ public final class SessionPool: Service, Sendable {
         let connection = MCPConnection(
             serverName: server.name, logger: logger, handlers: handlersForServer(server),
             maxMessageBytes: configuration.maxMessageBytes)
+        let transportDone = AsyncEvent()
         await withTaskGroup(of: Void.self) { group in
             switch request.config {
             case .stdio(let config):
                 let transport = StdioTransport(
                     config: config, serverName: server.name, exitGrace: configuration.childExitGrace,
                     daemonEnvironment: configuration.daemonEnvironment, logger: logger)
-                group.addTask { await transport.run(connection: connection, stop: request.stop) }
+                group.addTask { await transport.run(connection: connection, stop: request.stop); transportDone.signal() }
             case .streamableHTTP(let config), .legacySSE(let config):
                 var headers: [(String, String)] = []
                 var secrets: [String] = []
                 if let auth = config.auth {
                     do {
-                        let secret = try await credentials(server, auth)
-                        headers = auth.headers(secret: secret)
-                        secrets = [secret] + headers.map(\.1)
+                        let stored = try await credentials(server, auth)
+                        headers = auth.headers(secret: stored.secret)
+                        secrets = [stored.secret] + headers.map(\.1)
+                        if let validFor = stored.validFor {
+                            // At expires_at the session stops taking calls; the next start says
+                            // the credential has expired.
+                            group.addTask {
+                                guard !(await transportDone.wait(timeout: validFor)) else { return }
+                                self.logger.notice("server credential expired; closing its session", metadata: ["server": "\(server.name)"])
+                                request.stop.signal()
+                            }
+                        }
                     } catch {
                         connection.close(MCPSessionError(.misconfigured, "\(error)"))
                         break
@@ -481,9 +491,9 @@ public final class SessionPool: Service, Sendable {
                     maxMessageBytes: configuration.maxMessageBytes, credentialHeaders: headers, secrets: secrets,
                     readTimeout: TimeAmount(configuration.httpReadTimeout))
                 if case .legacySSE = request.config {
-                    group.addTask { await LegacySSETransport(endpoint: endpoint).run(connection: connection, stop: request.stop) }
+                    group.addTask { await LegacySSETransport(endpoint: endpoint).run(connection: connection, stop: request.stop); transportDone.signal() }
                 } else {
-                    group.addTask { await StreamableHTTPTransport(endpoint: endpoint).run(connection: connection, stop: request.stop) }
+                    group.addTask { await StreamableHTTPTransport(endpoint: endpoint).run(connection: connection, stop: request.stop); transportDone.signal() }
                 }
             }
             do {

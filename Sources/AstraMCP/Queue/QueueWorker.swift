@@ -69,6 +69,10 @@ public final class QueueWorker: Service, Sendable {
     /// Circuit state changes to record on the server rows, in order.
     private let circuitChanges: AsyncStream<(ServerDescriptor, CircuitBreakers.Breaker.Transition)>
     private let circuitChangesContinuation: AsyncStream<(ServerDescriptor, CircuitBreakers.Breaker.Transition)>.Continuation
+    /// Servers whose recorded circuit to adopt (nil: every one not closed). Bounded: only the
+    /// newest requests matter.
+    private let adoptionRequests: AsyncStream<UUID?>
+    private let adoptions: AsyncStream<UUID?>.Continuation
     /// Calls in flight per server, for `maxInFlightPerServer`.
     private let inFlightPerServer = Mutex<[UUID: Int]>([:])
     /// Set once the grace period is over and sessions are being closed under the calls.
@@ -104,6 +108,7 @@ public final class QueueWorker: Service, Sendable {
         let (changes, changesContinuation) = AsyncStream<(ServerDescriptor, CircuitBreakers.Breaker.Transition)>.makeStream()
         self.circuitChanges = changes
         self.circuitChangesContinuation = changesContinuation
+        (adoptionRequests, adoptions) = AsyncStream<UUID?>.makeStream(bufferingPolicy: .bufferingNewest(256))
         let breakers = CircuitBreakers(configuration: .init(configuration.circuitBreaker)) { server, transition in
             changesContinuation.yield((server, transition))
         }
@@ -139,6 +144,7 @@ public final class QueueWorker: Service, Sendable {
             group.addTask { await self.runHeartbeat() }
             group.addTask { await self.retryAlarm.run { self.gate.signalWork() } }
             group.addTask { await self.recordCircuitChanges() }
+            group.addTask { await self.adoptRecordedCircuits() }
 
             await withGracefulShutdownHandler {
                 await self.claimLoop(group: &group, completions: completions)
@@ -161,6 +167,7 @@ public final class QueueWorker: Service, Sendable {
             completions.finish()
             await writerDone.wait()
             circuitChangesContinuation.finish()
+            adoptions.finish()
             group.cancelAll()
         }
         logger.info("queue worker stopped")
@@ -293,10 +300,12 @@ public final class QueueWorker: Service, Sendable {
         for await (server, transition) in circuitChanges {
             let state: String
             var reason: String?
+            var openFor: Duration?
             switch transition {
             case .opened(let until, let why):
                 state = "open"
                 reason = why
+                openFor = until - breakers.now()
                 logger.warning("circuit opened", metadata: ["server": "\(server.name)", "reason": "\(why)", "retry_after": "\(until - .now)"])
             case .halfOpened:
                 state = "half_open"
@@ -307,7 +316,36 @@ public final class QueueWorker: Service, Sendable {
             }
             await persist("record the circuit state", attempts: 3) {
                 for try await _ in try await self.store.database.execute(
-                    RecordCircuitStatement(serverID: server.id, state: state, reason: reason), logger: self.logger) {}
+                    RecordCircuitStatement(serverID: server.id, state: state, reason: reason, openFor: openFor), logger: self.logger) {}
+            }
+        }
+    }
+
+    /// Another daemon recorded a circuit change (the payload is the server's id; nil after
+    /// the LISTEN connection (re)connects: every recorded circuit is read again).
+    public func circuitChanged(_ payload: String?) {
+        adoptions.yield(payload.flatMap(UUID.init(uuidString:)))
+    }
+
+    /// Adopts the circuits other daemons recorded, so a server's circuit is the fleet's.
+    private func adoptRecordedCircuits() async {
+        for await serverID in adoptionRequests {
+            do {
+                for try await circuit in try await store.database.execute(CircuitStatesStatement(serverID: serverID), logger: logger) {
+                    switch circuit.state {
+                    case "open" where (circuit.openFor ?? .zero) > .zero:
+                        if case .closed = breakers.state(of: circuit.serverID) {
+                            logger.info("circuit opened by another daemon", metadata: ["server_id": "\(circuit.serverID)", "reason": "\(circuit.reason ?? "")"])
+                        }
+                        breakers.adopt(serverID: circuit.serverID, openFor: circuit.openFor, reason: circuit.reason)
+                    case "closed":
+                        breakers.adopt(serverID: circuit.serverID, openFor: nil, reason: nil)
+                    default:
+                        break
+                    }
+                }
+            } catch {
+                logger.error("could not read a recorded circuit", metadata: ["error": "\(String(reflecting: error))"])
             }
         }
     }

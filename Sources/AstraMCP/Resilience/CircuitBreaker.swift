@@ -99,6 +99,22 @@ struct CircuitBreaker<Instant: InstantProtocol>: Sendable where Instant.Duration
         if case .halfOpen(let trials) = state { state = .halfOpen(trialsInFlight: max(trials - 1, 0)) }
     }
 
+    /// Takes on the state another daemon recorded for the same server: `open` until `until`
+    /// (unless this breaker is already open longer), or `closed`. Returns no transition: the
+    /// state came from the database and is not recorded again.
+    mutating func adopt(openUntil until: Instant?, reason: String?) {
+        if let until {
+            if case .open(let mine) = state, mine >= until { return }
+            state = .open(until: until)
+            openReason = reason ?? openReason
+        } else {
+            guard state != .closed else { return }
+            state = .closed
+        }
+        consecutiveFailures = 0
+        buckets.removeAll()
+    }
+
     /// Records a call that failed for a reason that counts against the server.
     mutating func recordFailure(now: Instant, reason: String) -> Transition? {
         record(now: now, failed: true)

@@ -57,6 +57,22 @@ final class CircuitBreakers: Sendable {
         breakers.withLock { breakers in breakers[server.id]?.recordAbandoned() }
     }
 
+    /// Takes on a circuit another daemon recorded: `open` for `openFor` more, or closed.
+    /// Half-open is each daemon's own business (its trial calls), so it is not adopted.
+    func adopt(serverID: UUID, openFor: Duration?, reason: String?) {
+        let until = openFor.map { now().advanced(by: $0) }
+        breakers.withLock { breakers in
+            var breaker = breakers[serverID] ?? Breaker(configuration: configuration)
+            breaker.adopt(openUntil: until, reason: reason)
+            breakers[serverID] = breaker
+        }
+    }
+
+    /// The state of a server's breaker (closed if it has none).
+    func state(of serverID: UUID) -> Breaker.State {
+        breakers.withLock { $0[serverID]?.state ?? .closed }
+    }
+
     /// Why a server's circuit last opened, for messages.
     func openReason(of serverID: UUID) -> String? {
         breakers.withLock { $0[serverID]?.openReason }

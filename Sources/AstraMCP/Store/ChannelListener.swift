@@ -14,8 +14,11 @@ public struct ChannelListener: Service {
 
     /// New executions: one notification per INSERT statement (see the enqueue trigger).
     public static let pendingExecutions = "astra_mcpd_pending"
-    /// A server row changed; the payload is its id.
+    /// A server row changed; the payload is its id, or `credentials:<id>` when its stored
+    /// credential changed.
     public static let serverChanges = "astra_mcpd_servers"
+    /// A daemon recorded a server's circuit state; the payload is the server's id.
+    public static let circuitChanges = "astra_mcpd_circuits"
     /// A backend posted a secret to the credential inbox.
     public static let credentialInbox = "astra_mcpd_credentials"
 

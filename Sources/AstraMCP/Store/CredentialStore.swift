@@ -36,19 +36,21 @@ public struct CredentialStore: Sendable {
         }
     }
 
-    /// The secret of a server's credential; records that it was used.
-    public func secret(serverID: UUID, serverName: String, credentialType: String) async throws -> String {
+    /// The secret of a server's credential and how long it stays valid; records that it was used.
+    public func secret(serverID: UUID, serverName: String, credentialType: String) async throws -> StoredSecret {
         let keyring = try requireKeyring()
         let rows = try await database.query("""
             UPDATE mcp_server_credentials SET last_used_at = now()
             WHERE server_id = \(serverID) AND credential_type = \(credentialType)
-            RETURNING encrypted_value, expires_at IS NOT NULL AND expires_at <= now()
-            """, logger: logger).decode((String, Bool).self).collectAll()
-        guard let (sealed, expired) = rows.first else {
+            RETURNING encrypted_value, extract(epoch FROM expires_at - now())::float8
+            """, logger: logger).decode((String, Double?).self).collectAll()
+        guard let (sealed, remaining) = rows.first else {
             throw CredentialError("server '\(serverName)' needs a '\(credentialType)' credential, and none is stored")
         }
-        if expired { throw CredentialError("the '\(credentialType)' credential of server '\(serverName)' has expired") }
-        return try keyring.open(sealed, serverID: serverID, credentialType: credentialType)
+        if let remaining, remaining <= 0 { throw CredentialError("the '\(credentialType)' credential of server '\(serverName)' has expired") }
+        return StoredSecret(
+            secret: try keyring.open(sealed, serverID: serverID, credentialType: credentialType),
+            validFor: remaining.map { .milliseconds(Int64($0 * 1000)) })
     }
 
     /// The id of the server (active or not) named `nameOrID` by its name or id.
@@ -119,5 +121,17 @@ public struct CredentialStore: Sendable {
             }
             return count
         }
+    }
+}
+
+/// A decrypted credential.
+public struct StoredSecret: Sendable {
+    public var secret: String
+    /// How long until `expires_at`, from when it was read; nil if it does not expire.
+    public var validFor: Duration?
+
+    public init(secret: String, validFor: Duration? = nil) {
+        self.secret = secret
+        self.validFor = validFor
     }
 }

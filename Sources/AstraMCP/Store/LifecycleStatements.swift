@@ -132,26 +132,66 @@ struct RecordHealthStatement: PostgresPreparedStatement {
     }
 }
 
-/// Records a circuit breaker's state change on the server's row.
+/// Records a circuit breaker's state change on the server's row, with when an open circuit's
+/// cool-down ends: the other daemons adopt it (see `astra_mcpd_circuits`).
 struct RecordCircuitStatement: PostgresPreparedStatement {
     static let sql = """
-        UPDATE mcp_servers SET circuit_state = $2, circuit_changed_at = now(), circuit_reason = $3 WHERE id = $1
+        UPDATE mcp_servers SET circuit_state = $2, circuit_changed_at = now(), circuit_reason = $3,
+            circuit_open_until = now() + make_interval(secs => $4::float8)
+        WHERE id = $1
         """
     typealias Row = ()
 
     var serverID: UUID
     var state: String
     var reason: String?
+    /// For `open`: how long until trial calls.
+    var openFor: Duration?
 
     func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 3)
+        var bindings = PostgresBindings(capacity: 4)
         bindings.append(serverID)
         bindings.append(state)
         bindings.append(reason?.sanitizedForDatabase)
+        bindings.append(openFor.map { Backoff.milliseconds($0) / 1000 })
         return bindings
     }
 
     func decodeRow(_ row: PostgresRow) throws {}
+}
+
+/// The recorded circuit of one server, or of every server whose circuit is not closed.
+struct CircuitStatesStatement: PostgresPreparedStatement {
+    static let sql = """
+        SELECT id, circuit_state, greatest(extract(epoch FROM circuit_open_until - now()), 0)::float8, circuit_reason
+        FROM mcp_servers
+        WHERE CASE WHEN $1::uuid IS NULL THEN circuit_state <> 'closed' ELSE id = $1 END
+        """
+    typealias Row = RecordedCircuit
+
+    /// Nil for every server whose circuit is not closed.
+    var serverID: UUID?
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 1)
+        bindings.append(serverID)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> RecordedCircuit {
+        let (id, state, remaining, reason) = try row.decode((UUID, String, Double?, String?).self)
+        return RecordedCircuit(serverID: id, state: state, openFor: remaining.map { .milliseconds(Int64($0 * 1000)) }, reason: reason)
+    }
+}
+
+/// A server's circuit as some daemon recorded it.
+struct RecordedCircuit: Sendable {
+    var serverID: UUID
+    /// `closed`, `open` or `half_open`.
+    var state: String
+    /// For `open`: how long until trial calls, from now.
+    var openFor: Duration?
+    var reason: String?
 }
 
 /// One server by id, whatever its state (the watcher's view after a change notification).

@@ -32,8 +32,10 @@ final class PythonHTTPServer: @unchecked Sendable {
 
     var url: String { mode == .legacySSE ? "http://127.0.0.1:\(port)/sse" : "http://127.0.0.1:\(port)/mcp" }
 
-    init(mode: Mode = .streamableSSE, requiredHeader: String? = nil) {
-        self.port = freeLocalPort()
+    /// - Parameter port: The port to listen on (another server's, to stand in for it after a
+    ///   restart); a free one by default.
+    init(mode: Mode = .streamableSSE, requiredHeader: String? = nil, port: Int? = nil) {
+        self.port = port ?? freeLocalPort()
         self.mode = mode
         self.requiredHeader = requiredHeader
     }
