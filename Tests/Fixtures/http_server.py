@@ -1,18 +1,27 @@
 """MCP servers from the official Python SDK over HTTP, for the HTTP transport tests.
 
-usage: http_server.py PORT [--json | --sse] [--resumable] [--require-header NAME:VALUE]
+usage: http_server.py PORT [--json | --sse] [--resumable] [--retry MS] [--keep-alive SECONDS]
+                      [--require-header NAME:VALUE]
   --json:           Streamable HTTP answering POSTs with application/json instead of SSE
   --sse:            the legacy HTTP+SSE transport (GET /sse, POST /messages/)
   --resumable:      Streamable HTTP with event ids (an in-memory event store) and retry 100 ms,
                     so a cut reply stream can be resumed with Last-Event-ID
+  --retry:          with --resumable, the `retry` interval the server asks for (default 100 ms)
+  --keep-alive:     how long an idle kept-alive connection stays open (uvicorn's default: 5 s;
+                    0 closes it as soon as a response is done)
   --require-header: answer 401 to any request without that header (a credential check)
+
+The server exits when its parent process does, so a killed test run leaves none behind.
 
 Tools: add, echo; announce_tool(name) adds a tool and says so with
 notifications/tools/list_changed on the server's own GET stream (not in reply to
 the call); cut_then_echo(text) closes its reply stream first (with --resumable)
 and answers after 300 ms, so only a client that resumes gets the answer.
 """
+import os
 import sys
+import threading
+import time
 
 import anyio
 import uvicorn
@@ -21,6 +30,20 @@ from mcp.server.streamable_http import EventMessage, EventStore
 
 port = int(sys.argv[1])
 options = sys.argv[2:]
+
+
+def option(name, default):
+    return options[options.index(name) + 1] if name in options else default
+
+
+def exit_with_parent():
+    parent = os.getppid()
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+
+
+threading.Thread(target=exit_with_parent, daemon=True).start()
 server = MCPServer("http-fixture", version="1.0.0")
 
 
@@ -51,6 +74,10 @@ async def announce_tool(name: str, ctx: Context) -> str:
 @server.tool()
 async def cut_then_echo(text: str, ctx: Context) -> str:
     """Closes the reply stream, then returns the text after 300 ms."""
+    # The SDK writes the priming event (id, retry) from a task of its own; closing the stream
+    # before that task has run ends the reply with no event at all, which no client can resume.
+    # It happens when the session handles another message at the same time. Let it run first.
+    await anyio.sleep(0.05)
     await ctx.close_sse_stream()
     await anyio.sleep(0.3)
     return text
@@ -95,10 +122,10 @@ def require_header(app, name: str, value: str):
 if "--sse" in options:
     app = server.sse_app()
 elif "--resumable" in options:
-    app = server.streamable_http_app(json_response="--json" in options, event_store=MemoryEventStore(), retry_interval=100)
+    app = server.streamable_http_app(json_response="--json" in options, event_store=MemoryEventStore(), retry_interval=int(option("--retry", "100")))
 else:
     app = server.streamable_http_app(json_response="--json" in options)
 if "--require-header" in options:
     name, value = options[options.index("--require-header") + 1].split(":", 1)
     app = require_header(app, name, value)
-uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", timeout_keep_alive=float(option("--keep-alive", "5")))

@@ -5,9 +5,20 @@ Tools: `ok` answers; `oversized` streams one 2 MiB event; `forever` keeps its SS
 and never answers; `cut` sends half an event and drops the connection.
 """
 import json
+import os
 import sys
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+def exit_with_parent():
+    parent = os.getppid()
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+
+
+threading.Thread(target=exit_with_parent, daemon=True).start()
 
 TOOLS = [{"name": n, "inputSchema": {"type": "object"}} for n in ("ok", "oversized", "forever", "cut")]
 

@@ -108,6 +108,45 @@ struct StreamableHTTPStreamTests {
         }
     }
 
+    @Test("a stream closed after its priming event with retry: 500 is reconnected with GET after the wait, and the call gets its answer")
+    func honoursRetryInterval() async throws {
+        try await PythonHTTPServer.with(mode: .streamableResumable, extraArguments: ["--retry", "500"]) { http in
+            try await TestDatabase.with { db in
+                try await TestDaemon.with(db, configure: { $0.retry.maxAttempts = 1 }) { daemon in
+                    let server = try await daemon.registerHTTPServer("polling", url: http.url)
+                    try await daemon.sync(server)
+                    let row = try await daemon.run("cut_then_echo", on: server, arguments: #"{"text":"after 500 ms"}"#)
+                    #expect(row.status == "success", "\(row.errorMessage ?? "")")
+                    #expect(row.outputText == "after 500 ms")
+                    #expect(row.attempts == 1)
+                    // The answer is ready 350 ms after the call; only a client that waited the
+                    // server's 500 ms before its GET takes longer than that.
+                    #expect((row.durationMilliseconds ?? 0) >= 500, "\(row.durationMilliseconds ?? 0) ms")
+                }
+            }
+        }
+    }
+
+    @Test("a server that closes every kept-alive connection as soon as a response is done: no call fails, none is retried")
+    func serverClosesIdleConnections() async throws {
+        try await PythonHTTPServer.with(mode: .streamableJSON, extraArguments: ["--keep-alive", "0"]) { http in
+            try await TestDatabase.with { db in
+                try await TestDaemon.with(db, configure: { $0.retry.maxAttempts = 1 }) { daemon in
+                    let server = try await daemon.registerHTTPServer("impatient", url: http.url)
+                    try await daemon.sync(server)
+                    // Not idempotent as far as the daemon knows: only a request that provably
+                    // never left may be sent again.
+                    try await daemon.execute("UPDATE mcp_tools SET is_idempotent = false WHERE server_id = '\(server.id)'")
+                    for n in 0..<40 {
+                        let row = try await daemon.run("add", on: server, arguments: #"{"a": \#(n), "b": 1}"#)
+                        #expect(row.status == "success", "call \(n): \(row.errorMessage ?? "")")
+                        #expect(row.attempts == 1)
+                    }
+                }
+            }
+        }
+    }
+
     @Test(
         "list_changed sent on the server's own GET stream syncs a tool added at runtime",
         arguments: [PythonHTTPServer.Mode.streamableSSE, .streamableJSON])

@@ -37,6 +37,10 @@ public final class SessionPool: Service, Sendable {
         /// The most HTTP/1.1 connections kept to one host: each call in flight holds one while
         /// its reply streams, and each session's own GET stream holds one.
         public var httpConnectionsPerHost: Int = 34
+        /// How long an unused HTTP connection is kept for reuse: less than the keep-alive
+        /// timeout of common servers (5 s for uvicorn, Node.js, Apache), so the daemon closes an
+        /// idle connection before its server does, never while reusing it.
+        public var httpIdleTimeout: Duration = .seconds(4)
         public var daemonEnvironment: [String: String] = ProcessInfo.processInfo.environment
         public init() {}
 
@@ -144,6 +148,7 @@ public final class SessionPool: Service, Sendable {
         var httpConfiguration = HTTPClient.Configuration(redirectConfiguration: .disallow)
         httpConfiguration.timeout = .init(connect: .seconds(10), read: TimeAmount(configuration.httpReadTimeout))
         httpConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = configuration.httpConnectionsPerHost
+        httpConfiguration.connectionPool.idleTimeout = TimeAmount(configuration.httpIdleTimeout)
         // A refused connection fails at once; retries are the retry policy's to decide.
         httpConfiguration.connectionPool.retryConnectionEstablishment = false
         self.httpClient = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: httpConfiguration, backgroundActivityLogger: logger)

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Logging
 import NIOCore
+import Synchronization
 
 /// What an HTTP transport is given: where the server is, how to present its credential, and
 /// the limits that apply.
@@ -17,6 +18,45 @@ struct HTTPEndpoint: Sendable {
     /// How long to wait for a response head (the HTTP client's read timeout covers silences
     /// after it).
     var readTimeout: TimeAmount = .seconds(300)
+    /// How many times a message is sent while each try meets a connection the server had
+    /// already closed (see ``HTTPTransport/send(_:body:)``).
+    var maxSendsOnDeadConnections = 3
+}
+
+/// An HTTP request that failed before the HTTP client took its body: not one byte of the message
+/// reached the server, whatever the error says.
+struct RequestNeverSent: Error, CustomStringConvertible {
+    var underlying: any Error
+    var description: String { "\(underlying)" }
+}
+
+/// A request body of one buffer that notes whether the HTTP client ever asked for it.
+/// AsyncHTTPClient asks for a streamed body only once the request head is written on a live
+/// connection, and from a task of its own; until then the server cannot have the message.
+final class TrackedBody: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+
+    private let buffer: ByteBuffer
+    private let taken = Atomic(false)
+
+    init(_ bytes: [UInt8]) { buffer = ByteBuffer(bytes: bytes) }
+
+    /// Whether the client took the body: from then on the server may have the message.
+    var wasTaken: Bool { taken.load(ordering: .acquiring) }
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        let body: TrackedBody
+        var done = false
+
+        mutating func next() async -> ByteBuffer? {
+            guard !done else { return nil }
+            done = true
+            body.taken.store(true, ordering: .releasing)
+            return body.buffer
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(body: self) }
 }
 
 /// What the HTTP transports share: their endpoint, how they name a failure and find the
@@ -61,7 +101,40 @@ extension HTTPTransport {
 
     /// The server could not be reached, or the connection broke.
     func unreachable(_ error: any Error) -> MCPSessionError {
-        MCPSessionError(.disconnected, redacting(secrets, in: "server '\(serverName)' could not be reached: \(error)"))
+        MCPSessionError(
+            .disconnected, redacting(secrets, in: "server '\(serverName)' could not be reached: \(error)"),
+            requestNeverSent: error is RequestNeverSent)
+    }
+
+    /// Executes `request` with `body` (never empty), streamed so that it is known whether the
+    /// client took it. A request that fails before then never left the daemon: when the cause is
+    /// a connection the server had already closed (a kept-alive one it timed out just as the
+    /// pool reused it), it is sent again, on another connection (the pool has dropped the dead
+    /// one, which never runs another request); any other such failure is thrown as
+    /// ``RequestNeverSent``, so the retry policy may try again even a tool that is not idempotent.
+    func send(_ request: HTTPClientRequest, body: [UInt8]) async throws -> HTTPClientResponse {
+        var request = request
+        var sends = 1
+        while true {
+            let tracked = TrackedBody(body)
+            request.body = .stream(tracked, length: .known(Int64(body.count)))
+            do {
+                return try await client.execute(request, timeout: readTimeout, logger: logger)
+            } catch {
+                guard !body.isEmpty, !tracked.wasTaken, !Task.isCancelled else { throw error }
+                guard Self.isDeadConnection(error), sends < endpoint.maxSendsOnDeadConnections else { throw RequestNeverSent(underlying: error) }
+                logger.debug(
+                    "the server had closed the connection before the request left; sending it again",
+                    metadata: ["server": "\(serverName)", "error": "\(error)"])
+                sends += 1
+            }
+        }
+    }
+
+    /// The connection was dead before the request could use it: closed before the request got to
+    /// it (`ioOnClosedChannel`), or closed by the server (`remoteConnectionClosed`).
+    static func isDeadConnection(_ error: any Error) -> Bool {
+        (error as? HTTPClientError) == HTTPClientError.remoteConnectionClosed || (error as? ChannelError) == ChannelError.ioOnClosedChannel
     }
 
     /// What an outgoing message is: the integer id of a request of ours (nil for a notification,

@@ -84,10 +84,9 @@ struct LegacySSETransport: HTTPTransport {
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         for (name, value) in credentialHeaders { request.headers.add(name: name, value: value) }
-        request.body = .bytes(ByteBuffer(bytes: body))
         let requestID = Self.describe(body).id
         do {
-            let response = try await client.execute(request, timeout: readTimeout, logger: logger)
+            let response = try await send(request, body: body)
             let excerpt = try await response.body.collect(upTo: 64 << 10)
             guard (200..<300).contains(response.status.code) else {
                 if let requestID { connection.failRequest(id: requestID, statusError(response, excerpt: String(buffer: excerpt))) }

@@ -58,7 +58,9 @@ struct StreamableHTTPTransport: HTTPTransport {
                     group.addTask { await post(body, connection: connection, session: session, mayRenewSession: true) }
                 }
             }
-            if let id = session.id { await deleteSession(id) }
+            // End the HTTP session too. The DELETE runs in a task of its own, which the
+            // cancellation of this one (the pool cancels its sessions on shutdown) does not reach.
+            if session.id != nil { await Task { await deleteSession(session) }.value }
             group.cancelAll()
         }
     }
@@ -68,7 +70,7 @@ struct StreamableHTTPTransport: HTTPTransport {
         let isInitialize = method == "initialize"
         let sessionID = session.id
         do {
-            let response = try await client.execute(request(body, session: session), timeout: readTimeout, logger: logger)
+            let response = try await send(request(session: session), body: body)
             // The server names the session in its answer to initialize (later answers may echo
             // it, but one arriving late must not bring back an expired session).
             if isInitialize, let id = response.headers.first(name: "Mcp-Session-Id") {
@@ -77,20 +79,21 @@ struct StreamableHTTPTransport: HTTPTransport {
             switch response.status.code {
             case 200:
                 var failure: MCPSessionError?
+                var unanswered = "ended its reply without answering"
                 if Self.isEventStream(response) {
                     var parser = SSEParser(maxLineBytes: maxMessageBytes, maxEventBytes: maxMessageBytes)
                     failure = await readEvents(response, parser: &parser, connection: connection, session: session, isInitialize: isInitialize).failure
                     if let requestID, connection.isAwaiting(id: requestID), !parser.lastEventID.isEmpty, failure?.code != .messageTooLarge {
                         failure = await resume(requestID, parser: &parser, connection: connection, session: session)
                     }
+                    if parser.lastEventID.isEmpty { unanswered += " (its stream gave no event id to resume it with)" }
                 } else {
                     let bytes = try await response.body.collect(upTo: maxMessageBytes)
                     deliver(Array(bytes.readableBytesView), to: connection, session: session, isInitialize: isInitialize)
                 }
                 // The reply is over; a request it did not answer never will be (a no-op if it was).
                 if let requestID {
-                    connection.failRequest(
-                        id: requestID, failure ?? MCPSessionError(.disconnected, "server '\(serverName)' ended its reply without answering"))
+                    connection.failRequest(id: requestID, failure ?? MCPSessionError(.disconnected, "server '\(serverName)' \(unanswered)"))
                 }
             case 202:
                 _ = try await response.body.collect(upTo: 64 << 10)
@@ -119,7 +122,8 @@ struct StreamableHTTPTransport: HTTPTransport {
         var delivered = 0
         do {
             for try await buffer in response.body {
-                for event in try parser.feed(buffer.readableBytesView) where event.type == "message" {
+                // A priming event (an id, maybe `retry`, empty data) is no message.
+                for event in try parser.feed(buffer.readableBytesView) where event.type == "message" && !event.data.isEmpty {
                     deliver(Array(event.data.utf8), to: connection, session: session, isInitialize: isInitialize)
                     delivered += 1
                 }
@@ -215,14 +219,13 @@ struct StreamableHTTPTransport: HTTPTransport {
         }
     }
 
-    /// A POST of `body`; with `sessionID` nil, outside any session (a new initialize).
-    private func request(_ body: [UInt8], session: SessionState, sessionID: String?? = .none) -> HTTPClientRequest {
+    /// A POST, for ``send(_:body:)``; with `sessionID` nil, outside any session (a new initialize).
+    private func request(session: SessionState, sessionID: String?? = .none) -> HTTPClientRequest {
         var request = HTTPClientRequest(url: config.url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         request.headers.add(name: "Accept", value: "application/json, text/event-stream")
         addSessionHeaders(to: &request, session: session, sessionID: sessionID)
-        request.body = .bytes(ByteBuffer(bytes: body))
         return request
     }
 
@@ -281,23 +284,23 @@ struct StreamableHTTPTransport: HTTPTransport {
             {"jsonrpc":"2.0","id":"astra-renew","method":"initialize","params":{"protocolVersion":"\(session.protocolVersion ?? MCPProtocol.requestedVersion)",\
             "capabilities":{},"clientInfo":{"name":"\(MCPProtocol.clientName)","version":"\(MCPProtocol.clientVersion)"}}}
             """.utf8)
-        let response = try await client.execute(request(initialize, session: session, sessionID: .some(nil)), timeout: readTimeout, logger: logger)
+        let response = try await send(request(session: session, sessionID: .some(nil)), body: initialize)
         guard response.status.code == 200, let id = response.headers.first(name: "Mcp-Session-Id") else {
             throw MCPSessionError(.disconnected, "server '\(serverName)' refused a new session (HTTP \(response.status.code))")
         }
         _ = try await response.body.collect(upTo: maxMessageBytes)
         let initialized = Array(#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.utf8)
-        _ = try await client.execute(request(initialized, session: session, sessionID: id), timeout: readTimeout, logger: logger)
-            .body.collect(upTo: 64 << 10)
+        _ = try await send(request(session: session, sessionID: id), body: initialized).body.collect(upTo: 64 << 10)
         session.state.withLock { $0.id = id }
     }
 
-    private func deleteSession(_ id: String) async {
+    /// Ends the HTTP session (with `MCP-Protocol-Version`, which every request after initialize
+    /// carries).
+    private func deleteSession(_ session: SessionState) async {
         var request = HTTPClientRequest(url: config.url)
         request.method = .DELETE
-        request.headers.add(name: "Mcp-Session-Id", value: id)
-        for (name, value) in credentialHeaders { request.headers.add(name: name, value: value) }
-        _ = try? await client.execute(request, timeout: .seconds(5), logger: logger)
+        addSessionHeaders(to: &request, session: session)
+        _ = try? await client.execute(request, timeout: .seconds(5), logger: logger).body.collect(upTo: 64 << 10)
     }
 
     private static func isEventStream(_ response: HTTPClientResponse) -> Bool {

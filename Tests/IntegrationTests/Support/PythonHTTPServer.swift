@@ -28,14 +28,17 @@ final class PythonHTTPServer: @unchecked Sendable {
     let mode: Mode
     /// `NAME:VALUE`: the server answers 401 to requests without that header.
     let requiredHeader: String?
+    /// More of `http_server.py`'s options (`--retry MS`, `--keep-alive SECONDS`).
+    let extraArguments: [String]
     private var process: Process?
 
     var url: String { mode == .legacySSE ? "http://127.0.0.1:\(port)/sse" : "http://127.0.0.1:\(port)/mcp" }
 
     /// - Parameter port: The port to listen on (another server's, to stand in for it after a
     ///   restart); a free one by default.
-    init(mode: Mode = .streamableSSE, requiredHeader: String? = nil, port: Int? = nil) {
+    init(mode: Mode = .streamableSSE, requiredHeader: String? = nil, port: Int? = nil, extraArguments: [String] = []) {
         self.port = port ?? freeLocalPort()
+        self.extraArguments = extraArguments
         self.mode = mode
         self.requiredHeader = requiredHeader
     }
@@ -49,7 +52,7 @@ final class PythonHTTPServer: @unchecked Sendable {
         let script = mode == .misbehaving ? "Tests/Fixtures/misbehaving_http_server.py" : "Tests/Fixtures/http_server.py"
         process.arguments = [TestPaths.repositoryRoot.appendingPathComponent(script).path, "\(port)"]
             + (mode == .streamableJSON ? ["--json"] : mode == .legacySSE ? ["--sse"] : mode == .streamableResumable ? ["--resumable"] : [])
-            + (requiredHeader.map { ["--require-header", $0] } ?? [])
+            + (requiredHeader.map { ["--require-header", $0] } ?? []) + extraArguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -68,9 +71,10 @@ final class PythonHTTPServer: @unchecked Sendable {
     deinit { kill() }
 
     static func with<T: Sendable>(
-        mode: Mode = .streamableSSE, requiredHeader: String? = nil, _ body: (PythonHTTPServer) async throws -> T
+        mode: Mode = .streamableSSE, requiredHeader: String? = nil, extraArguments: [String] = [],
+        _ body: (PythonHTTPServer) async throws -> T
     ) async throws -> T {
-        let server = PythonHTTPServer(mode: mode, requiredHeader: requiredHeader)
+        let server = PythonHTTPServer(mode: mode, requiredHeader: requiredHeader, extraArguments: extraArguments)
         try await server.start()
         defer { server.kill() }
         return try await body(server)
