@@ -20,6 +20,11 @@ struct CircuitBreakerTests {
         }
     }
 
+    /// Waits until the cool-down the daemon recorded for the open circuit is over.
+    private func waitForCoolDown(_ daemon: TestDaemon, _ server: ServerDescriptor) async throws {
+        try await daemon.waitForServer(server, "circuit_open_until <= now()", "the cool-down to end") { $0 == "true" }
+    }
+
     /// A server that cannot start, with its tool row written by hand, and its circuit opened
     /// by two failed executions.
     private func openCircuit(_ daemon: TestDaemon, _ state: FlakyServer) async throws -> ServerDescriptor {
@@ -32,6 +37,9 @@ struct CircuitBreakerTests {
             #expect(row.errorMessage?.contains("exited during initialize") == true, "\(row.errorMessage ?? "")")
         }
         try await daemon.waitForServer(server, "circuit_state", "the circuit to open") { $0 == "open" }
+        // A new server is health-checked at once, which may start it: wait for that check, so
+        // the starts a test counts from here on are its executions' alone.
+        try await daemon.waitForServer(server, "last_health_check_at IS NOT NULL", "the first health check") { $0 == "true" }
         let reason = try await daemon.serverColumn("circuit_reason", of: server) ?? ""
         #expect(reason.contains("2 consecutive failures"), "\(reason)")
         return server
@@ -53,7 +61,7 @@ struct CircuitBreakerTests {
                     #expect(state.pids.count == starts, "no start was attempted while open")
 
                     try state.setDown(false)
-                    try await Task.sleep(for: .milliseconds(3200))
+                    try await waitForCoolDown(daemon, server)
                     let trial = try await daemon.run("idempotent_echo", on: server, arguments: #"{"text":"4"}"#)
                     #expect(trial.status == "success", "\(trial.errorMessage ?? "")")
                     #expect(trial.outputText == "4")

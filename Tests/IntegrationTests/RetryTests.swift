@@ -57,7 +57,6 @@ struct RetryTests {
                     #expect(row.status == "error")
                     #expect(row.errorMessage?.contains("exited") == true, "\(row.errorMessage ?? "")")
                     #expect(row.attempts == 1)
-                    try await Task.sleep(for: .milliseconds(300))
                     #expect(state.calls("unsafe_write") == 1)
                     #expect(try await attempts(daemon, row.id).isEmpty)
                 }
@@ -91,7 +90,6 @@ struct RetryTests {
                     #expect(row.status == "error")
                     #expect(row.errorMessage?.contains("tool_error always fails") == true, "\(row.errorMessage ?? "")")
                     #expect(row.attempts == 1)
-                    try await Task.sleep(for: .milliseconds(300))
                     #expect(state.calls("tool_error") == 1)
                     #expect(try await attempts(daemon, row.id).isEmpty)
                 }

@@ -89,11 +89,10 @@ struct ToolSyncSchedulerTests {
                         WHERE server_id = '\(server.id)' AND tool_name = 'idempotent_echo'
                         """)
                     try await daemon.execute("UPDATE mcp_tools SET is_enabled = false WHERE server_id = '\(server.id)' AND tool_name = 'unsafe_write'")
-                    let listings = state.toolListings
+                    let syncedBefore = try await daemon.serverColumn("last_synced_at", of: server)
                     try await daemon.execute("UPDATE mcp_servers SET sync_requested_at = now() WHERE id = '\(server.id)'")
-                    try await eventually(.seconds(3), "a sync") { state.toolListings > listings }
-                    try await daemon.waitForServer(server, "sync_requested_at IS NULL", "the sync to be recorded") { $0 == "true" }
-                    try await Task.sleep(for: .milliseconds(200))  // the upsert after tools/list
+                    // last_synced_at is written after the tools are.
+                    try await daemon.waitForServer(server, "last_synced_at", within: .seconds(10), "the requested sync to be recorded") { $0 != syncedBefore }
 
                     let echo = "timeout_seconds || ',' || requires_confirmation || ',' || max_attempts || ',' || is_idempotent || ',' || is_enabled || ',' || (removed_at IS NULL)"
                     #expect(try await tool(daemon, server, "idempotent_echo", echo) == "7,true,5,false,true,true")
