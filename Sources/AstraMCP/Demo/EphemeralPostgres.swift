@@ -48,6 +48,12 @@ public final class EphemeralPostgres: Sendable {
         return cluster
     }
 
+    /// Restarts the server (a fast shutdown: every connection is cut, as in a failover), with
+    /// the options it was started with.
+    func restart() async throws {
+        try await Self.exec(runAs + ["\(binDirectory)/pg_ctl", "-D", "\(directory)/data", "-m", "fast", "-w", "-t", "60", "-s", "restart"], cwd: directory)
+    }
+
     /// Stops the cluster and deletes its files.
     public func stop() async {
         try? await Self.exec(runAs + ["\(binDirectory)/pg_ctl", "-D", "\(directory)/data", "-m", "fast", "-w", "-t", "60", "-s", "stop"], cwd: directory)

@@ -73,6 +73,9 @@ public final class QueueWorker: Service, Sendable {
     /// newest requests matter.
     private let adoptionRequests: AsyncStream<UUID?>
     private let adoptions: AsyncStream<UUID?>.Continuation
+    /// The executions this worker holds, from claim until their completion is written: the
+    /// heartbeat renews exactly these leases.
+    private let held = Mutex<Set<UUID>>([])
     /// Calls in flight per server, for `maxInFlightPerServer`.
     private let inFlightPerServer = Mutex<[UUID: Int]>([:])
     /// Set once the grace period is over and sessions are being closed under the calls.
@@ -198,6 +201,9 @@ public final class QueueWorker: Service, Sendable {
             inFlightPerServer.withLock { counts in
                 for execution in claimed { counts[execution.server.id, default: 0] += 1 }
             }
+            held.withLock { held in
+                for execution in claimed { held.insert(execution.id) }
+            }
             for execution in claimed {
                 logger.debug("claimed", metadata: ["execution": "\(execution.id)", "tool": "\(execution.toolName)", "server": "\(execution.server.name)"])
                 group.addTask {
@@ -253,6 +259,9 @@ public final class QueueWorker: Service, Sendable {
                     "execution \(outcome.status.rawValue)",
                     metadata: ["execution": "\(outcome.id)", "duration_ms": "\(outcome.durationMilliseconds)"]
                         .merging(outcome.errorMessage.map { ["error": "\($0)"] } ?? [:]) { $1 })
+            }
+            held.withLock { held in
+                for completion in batch { held.remove(completion.id) }
             }
             counters.withLock {
                 $0.completionBatches += 1
@@ -378,9 +387,10 @@ public final class QueueWorker: Service, Sendable {
         while !Task.isCancelled {
             try? await Task.sleep(for: configuration.leaseDuration / 3)
             if Task.isCancelled { return }
-            guard gate.inFlight > 0 else { continue }
+            let executions = held.withLock { Array($0) }
+            guard !executions.isEmpty else { continue }
             do {
-                try await store.renewLeases(configuration.leaseDuration)
+                try await store.renewLeases(configuration.leaseDuration, of: executions)
             } catch {
                 logger.error("lease heartbeat failed", metadata: ["error": "\(String(reflecting: error))"])
             }

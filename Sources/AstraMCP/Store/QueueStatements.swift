@@ -185,21 +185,25 @@ struct ReleaseExecutionsStatement: PostgresPreparedStatement {
     }
 }
 
-/// The heartbeat: extends every lease `owner` holds.
+/// The heartbeat: extends the leases of the executions `owner` is running. Only those: a lease
+/// of this owner that the worker does not know of (a claim whose answer was lost with the
+/// connection) must expire, so that recovery takes it over.
 struct RenewLeasesStatement: PostgresPreparedStatement {
     static let sql = """
         UPDATE mcp_execution_queue SET lease_expires_at = now() + make_interval(secs => $2)
-        WHERE lease_owner = $1
+        WHERE lease_owner = $1 AND execution_id = ANY($3::uuid[])
         """
     typealias Row = ()
 
     var owner: String
     var leaseSeconds: Double
+    var executions: [UUID]
 
     func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 2)
+        var bindings = PostgresBindings(capacity: 3)
         bindings.append(owner)
         bindings.append(leaseSeconds)
+        bindings.append(executions)
         return bindings
     }
 
@@ -210,8 +214,10 @@ struct RenewLeasesStatement: PostgresPreparedStatement {
 /// renewing its lease (killed, lost the database for longer than the lease) may have reached
 /// its tool. A non-idempotent one therefore ends `error` and is never sent again; an
 /// idempotent one goes back to `pending`, and its lost attempt counts against `max_attempts`
-/// (so an execution that kills its worker cannot loop for ever). A worker never takes back its
-/// own leases: it is still running them.
+/// (so an execution that kills its worker cannot loop for ever). This includes the worker's own
+/// expired leases: its heartbeat renews every execution it runs, so one of its own that expired
+/// is one it does not know of (a claim whose answer was lost), or one it lost the database for
+/// longer than a lease (its outcome write is then fenced off).
 ///
 /// Returns the executions handed back and those ended.
 struct RecoverExpiredLeasesStatement: PostgresPreparedStatement {
@@ -219,14 +225,14 @@ struct RecoverExpiredLeasesStatement: PostgresPreparedStatement {
     static let sql = """
         WITH expired AS (
             SELECT execution_id, attempt FROM mcp_execution_queue
-            WHERE lease_owner IS NOT NULL AND lease_owner <> $1 AND lease_expires_at < now()
+            WHERE lease_owner IS NOT NULL AND lease_expires_at < now()
             FOR UPDATE SKIP LOCKED
         ), judged AS (
             SELECT x.execution_id, x.attempt, e.tool_id, e.started_at,
                    CASE WHEN NOT coalesce(t.is_idempotent,
                                           t.annotations->'idempotentHint' = 'true' OR t.annotations->'readOnlyHint' = 'true', false)
                         THEN '\(lostMessage); not retried because the tool is not idempotent'
-                        WHEN x.attempt >= coalesce(t.max_attempts, $2)
+                        WHEN x.attempt >= coalesce(t.max_attempts, $1)
                         THEN '\(lostMessage); gave up after ' || x.attempt || ' attempts'
                    END AS final_error
             FROM expired x
@@ -270,13 +276,11 @@ struct RecoverExpiredLeasesStatement: PostgresPreparedStatement {
         """
     typealias Row = (handedBack: Int, ended: Int)
 
-    var owner: String
     /// The daemon's `retry_max_attempts`, for tools without their own `max_attempts`.
     var defaultMaxAttempts: Int
 
     func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 2)
-        bindings.append(owner)
+        var bindings = PostgresBindings(capacity: 1)
         bindings.append(Int32(clamping: defaultMaxAttempts))
         return bindings
     }

@@ -10,7 +10,7 @@ struct QueueStore: Sendable {
 
     func claim(limit: Int, lease: Duration, excludingServers saturated: [UUID]) async throws -> [ClaimedExecution] {
         let statement = ClaimExecutionsStatement(
-            owner: workerID, limit: limit, leaseSeconds: Double(lease.components.seconds), saturatedServers: saturated)
+            owner: workerID, limit: limit, leaseSeconds: Backoff.milliseconds(lease) / 1000, saturatedServers: saturated)
         var claimed: [ClaimedExecution] = []
         claimed.reserveCapacity(limit)
         for try await row in try await database.execute(statement, logger: logger) { claimed.append(row) }
@@ -107,17 +107,18 @@ struct QueueStore: Sendable {
         }
     }
 
-    /// Extends the leases of every execution this worker holds.
-    func renewLeases(_ lease: Duration) async throws {
+    /// Extends the leases of the executions this worker runs.
+    func renewLeases(_ lease: Duration, of executions: [UUID]) async throws {
+        guard !executions.isEmpty else { return }
         for try await _ in try await database.execute(
-            RenewLeasesStatement(owner: workerID, leaseSeconds: Double(lease.components.seconds)), logger: logger) {}
+            RenewLeasesStatement(owner: workerID, leaseSeconds: Backoff.milliseconds(lease) / 1000, executions: executions), logger: logger) {}
     }
 
     /// Takes over executions whose worker was lost (see ``RecoverExpiredLeasesStatement``).
     func recoverExpiredLeases(defaultMaxAttempts: Int) async throws -> (handedBack: Int, ended: Int) {
         var result = (handedBack: 0, ended: 0)
         for try await row in try await database.execute(
-            RecoverExpiredLeasesStatement(owner: workerID, defaultMaxAttempts: defaultMaxAttempts), logger: logger)
+            RecoverExpiredLeasesStatement(defaultMaxAttempts: defaultMaxAttempts), logger: logger)
         {
             result = row
         }

@@ -42,6 +42,8 @@ enum TestCluster {
 struct TestDatabase: Sendable {
     let name: String
     let url: String
+    /// The server's maintenance database, where this one is created and dropped.
+    let serverURL: String
 
     /// Creates and migrates a fresh database, runs `body`, and drops the database.
     static func with<T: Sendable>(migrated: Bool = true, _ body: (TestDatabase) async throws -> T) async throws -> T {
@@ -56,15 +58,18 @@ struct TestDatabase: Sendable {
         }
     }
 
-    static func create(migrated: Bool) async throws -> TestDatabase {
-        let serverURL = try await TestCluster.url()
+    /// - Parameter serverURL: Another PostgreSQL server than the shared test cluster (a test
+    ///   that restarts its server needs one of its own).
+    static func create(migrated: Bool, on otherServer: String? = nil) async throws -> TestDatabase {
+        let serverURL: String
+        if let otherServer { serverURL = otherServer } else { serverURL = try await TestCluster.url() }
         let name = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
         try await DatabaseURL(serverURL).withConnection(logger: TestLogging.logger) { connection in
             _ = try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: TestLogging.logger).collect()
         }
         guard var components = URLComponents(string: serverURL) else { throw DeadlineExceeded(description: "bad URL \(serverURL)") }
         components.path = "/" + name
-        let database = TestDatabase(name: String(name), url: components.string!)
+        let database = TestDatabase(name: String(name), url: components.string!, serverURL: serverURL)
         if migrated { try await database.migrate() }
         return database
     }
@@ -92,7 +97,7 @@ struct TestDatabase: Sendable {
 
     /// Drops the database, whoever is still connected.
     func drop() async {
-        guard let serverURL = try? await TestCluster.url(), let server = try? DatabaseURL(serverURL) else { return }
+        guard let server = try? DatabaseURL(serverURL) else { return }
         _ = try? await server.withConnection(logger: TestLogging.logger) { connection in
             try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"), logger: TestLogging.logger).collect()
         }
