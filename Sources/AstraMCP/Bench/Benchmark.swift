@@ -171,6 +171,9 @@ public struct Benchmark: Sendable {
                                  cpu / Double(count) * 1e6,
                                  Double(stats.claimedExecutions - statsBefore.claimedExecutions) / Double(max(claims, 1)),
                                  Double(stats.completedExecutions - statsBefore.completedExecutions) / Double(max(batches, 1))))
+                    let renewals = stats.leaseRenewals - statsBefore.leaseRenewals
+                    print(String(format: "  round trips to PostgreSQL per execution: %.3f (%d claims, %d completion batches, %d lease heartbeats)",
+                                 Double(claims + batches + renewals) / Double(count), claims, batches, renewals))
 
                     // The direct-call ceiling.
                     let session = try await parts.pool.session(for: server)

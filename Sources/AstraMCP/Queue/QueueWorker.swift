@@ -88,6 +88,8 @@ public final class QueueWorker: Service, Sendable {
         public var claimedExecutions = 0
         public var completionBatches = 0
         public var completedExecutions = 0
+        /// Heartbeat statements (each renews every lease the worker holds).
+        public var leaseRenewals = 0
     }
 
     /// The worker's counters so far.
@@ -391,6 +393,7 @@ public final class QueueWorker: Service, Sendable {
             guard !executions.isEmpty else { continue }
             do {
                 try await store.renewLeases(configuration.leaseDuration, of: executions)
+                counters.withLock { $0.leaseRenewals += 1 }
             } catch {
                 logger.error("lease heartbeat failed", metadata: ["error": "\(String(reflecting: error))"])
             }
