@@ -18,15 +18,14 @@ notifications/tools/list_changed on the server's own GET stream (not in reply to
 the call); cut_then_echo(text) closes its reply stream first (with --resumable)
 and answers after 300 ms, so only a client that resumes gets the answer.
 """
-import os
 import sys
-import threading
-import time
 
 import anyio
 import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.streamable_http import EventMessage, EventStore
+
+from fixture_support import exit_with_parent
 
 port = int(sys.argv[1])
 options = sys.argv[2:]
@@ -36,14 +35,7 @@ def option(name, default):
     return options[options.index(name) + 1] if name in options else default
 
 
-def exit_with_parent():
-    parent = os.getppid()
-    while os.getppid() == parent:
-        time.sleep(0.5)
-    os._exit(0)
-
-
-threading.Thread(target=exit_with_parent, daemon=True).start()
+exit_with_parent()
 server = MCPServer("http-fixture", version="1.0.0")
 
 

@@ -5,20 +5,13 @@ Tools: `ok` answers; `oversized` streams one 2 MiB event; `forever` keeps its SS
 and never answers; `cut` sends half an event and drops the connection.
 """
 import json
-import os
 import sys
-import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-def exit_with_parent():
-    parent = os.getppid()
-    while os.getppid() == parent:
-        time.sleep(0.5)
-    os._exit(0)
+from fixture_support import exit_with_parent
 
-
-threading.Thread(target=exit_with_parent, daemon=True).start()
+exit_with_parent()
 
 TOOLS = [{"name": n, "inputSchema": {"type": "object"}} for n in ("ok", "oversized", "forever", "cut")]
 

@@ -20,43 +20,29 @@ struct QueueStore: Sendable {
     /// Writes outcomes; returns how many were written (the rest were fenced off: their lease
     /// was taken over by another attempt).
     ///
-    /// Whatever PostgreSQL refuses for one execution stays with that execution: a refused batch
-    /// is split until the refused outcome stands alone, and that one is written as an `error`
-    /// saying why (a result that is not valid jsonb, for example). Connection failures are
-    /// thrown for the caller to retry.
+    /// Whatever PostgreSQL refuses for one execution stays with that execution: its outcome is
+    /// written as an `error` saying why (a result that is not valid jsonb, for example).
+    /// Connection failures are thrown for the caller to retry.
     @discardableResult
     func complete(_ outcomes: [ExecutionOutcome]) async throws -> Int {
-        guard !outcomes.isEmpty else { return 0 }
-        do {
-            return try await write(outcomes)
-        } catch let error as PSQLError where Self.isRefusal(error) || (Self.isServerError(error) && outcomes.count > 1) {
-            guard outcomes.count == 1 else {
-                let half = outcomes.count / 2
-                let first = try await complete(Array(outcomes[..<half]))
-                let second = try await complete(Array(outcomes[half...]))
-                return first + second
-            }
+        try await confining(outcomes, write) { outcome, error in
             logger.error("the database refused an outcome; storing it as an error", metadata: [
-                "execution": "\(outcomes[0].id)", "error": "\(Self.reason(error))",
+                "execution": "\(outcome.id)", "error": "\(Self.reason(error))",
             ])
-            var replacement = outcomes[0]
+            var replacement = outcome
             replacement.status = .error
             replacement.outputJSON = nil
-            replacement.errorMessage = "the outcome could not be stored: \(Self.reason(error))"
-            do {
-                return try await write([replacement])
-            } catch let error as PSQLError where Self.isRefusal(error) {
-                replacement.errorMessage = "the outcome could not be stored"
+            for message in ["the outcome could not be stored: \(Self.reason(error))", "the outcome could not be stored"] {
+                replacement.errorMessage = message
                 do {
                     return try await write([replacement])
                 } catch let error as PSQLError where Self.isRefusal(error) {
-                    // Nothing more can be said; the lease expires and recovery ends it.
-                    logger.critical("the database refused even a bare error outcome", metadata: [
-                        "execution": "\(outcomes[0].id)", "error": "\(Self.reason(error))",
+                    logger.critical("the database refused an error outcome too", metadata: [
+                        "execution": "\(outcome.id)", "error": "\(Self.reason(error))",
                     ])
-                    return 0
                 }
             }
+            return 0  // nothing more can be said: the lease expires and recovery ends it
         }
     }
 
@@ -70,17 +56,10 @@ struct QueueStore: Sendable {
 
     /// Schedules retries. One the database refuses ends its execution as an `error` instead.
     func retry(_ retries: [RetryRequest]) async throws {
-        guard !retries.isEmpty else { return }
-        do {
-            for try await _ in try await database.execute(RetryExecutionsStatement(owner: workerID, retries: retries), logger: logger) {}
-        } catch let error as PSQLError where Self.isRefusal(error) || (Self.isServerError(error) && retries.count > 1) {
-            guard retries.count == 1 else {
-                let half = retries.count / 2
-                try await retry(Array(retries[..<half]))
-                try await retry(Array(retries[half...]))
-                return
-            }
-            let retry = retries[0]
+        _ = try await confining(retries, { batch in
+            for try await _ in try await database.execute(RetryExecutionsStatement(owner: workerID, retries: batch), logger: logger) {}
+            return batch.count
+        }) { retry, error in
             try await complete([ExecutionOutcome(
                 id: retry.id, attempt: retry.attempt, status: .error, outputJSON: nil,
                 errorMessage: "\(retry.error); the retry could not be scheduled: \(Self.reason(error))",
@@ -91,19 +70,35 @@ struct QueueStore: Sendable {
     /// Hands executions back to the queue. One the database refuses keeps its lease, which
     /// expires: recovery then takes it over.
     func release(_ releases: [ReleaseRequest]) async throws {
-        guard !releases.isEmpty else { return }
-        do {
-            for try await _ in try await database.execute(ReleaseExecutionsStatement(owner: workerID, releases: releases), logger: logger) {}
-        } catch let error as PSQLError where Self.isRefusal(error) || (Self.isServerError(error) && releases.count > 1) {
-            guard releases.count == 1 else {
-                let half = releases.count / 2
-                try await release(Array(releases[..<half]))
-                try await release(Array(releases[half...]))
-                return
-            }
+        _ = try await confining(releases, { batch in
+            for try await _ in try await database.execute(ReleaseExecutionsStatement(owner: workerID, releases: batch), logger: logger) {}
+            return batch.count
+        }) { release, error in
             logger.error("the database refused a hand-back; the lease will expire instead", metadata: [
-                "execution": "\(releases[0].id)", "error": "\(Self.reason(error))",
+                "execution": "\(release.id)", "error": "\(Self.reason(error))",
             ])
+            return 0
+        }
+    }
+
+    /// Writes `items` in one statement. When PostgreSQL refuses it, the batch is split in halves
+    /// until each refused item stands alone, and `refused` decides what becomes of that one, so
+    /// one bad item never holds up the others. A lost connection, a timeout or a lock conflict
+    /// on a single item is thrown, for the caller to retry.
+    private func confining<Item>(
+        _ items: [Item], _ write: ([Item]) async throws -> Int, refused: (Item, PSQLError) async throws -> Int
+    ) async throws -> Int {
+        guard !items.isEmpty else { return 0 }
+        do {
+            return try await write(items)
+        } catch let error as PSQLError where Self.isRefusal(error) || (Self.isServerError(error) && items.count > 1) {
+            guard items.count == 1 else {
+                let half = items.count / 2
+                let first = try await confining(Array(items[..<half]), write, refused: refused)
+                let second = try await confining(Array(items[half...]), write, refused: refused)
+                return first + second
+            }
+            return try await refused(items[0], error)
         }
     }
 

@@ -1,0 +1,16 @@
+"""What the Python fixture servers share."""
+import os
+import threading
+import time
+
+
+def exit_with_parent():
+    """Exits this process once its parent (the test run) is gone, so a killed run leaves no server behind."""
+
+    def watch():
+        parent = os.getppid()
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
