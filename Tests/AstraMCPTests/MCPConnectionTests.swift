@@ -131,6 +131,23 @@ struct MCPConnectionTests {
         #expect(!connection.isClosed)
     }
 
+    @Test("the sweeper sleeps until the earliest deadline: a shorter timeout after a longer one still fires on time")
+    func earlierDeadlineWakesSweeper() async throws {
+        let peer = InMemoryPeer(connection)
+        let connection = self.connection
+        let sweeper = Task { await connection.runTimeoutSweeper() }
+        defer { sweeper.cancel() }
+        let long = Task { try await connection.request("tools/call", params: "{}", timeout: .seconds(60)) }
+        _ = try await peer.next()
+        let short = Task { try await connection.request("tools/call", params: "{}", timeout: .milliseconds(100)) }
+        _ = try await peer.next()
+        let error = await #expect(throws: MCPSessionError.self) { try await short.value }
+        #expect(error?.code == .timeout)
+        #expect(connection.pendingCount == 1, "the long one still waits")
+        long.cancel()
+        _ = try? await long.value
+    }
+
     @Test("close() fails every pending request at once, and later requests at once")
     func closeFailsPending() async throws {
         let peer = InMemoryPeer(connection)

@@ -41,9 +41,9 @@ public final class MCPConnection: Sendable {
         /// Requests in a row that timed out; a reply resets it.
         var consecutiveTimeouts = 0
         var writer: CheckedContinuation<[UInt8]?, Never>?
-        /// The timeout sweeper waits here while nothing with a deadline is pending.
-        var sweeper: CheckedContinuation<Void, Never>?
-        var deadlinesPending = 0
+        /// When the timeout sweeper will next look (nil: it sleeps until told): a request with
+        /// an earlier deadline wakes it.
+        var plannedSweep: ContinuousClock.Instant?
     }
 
     /// The server's name, for messages and logs.
@@ -52,26 +52,24 @@ public final class MCPConnection: Sendable {
     let handlers: Handlers
     /// The largest message accepted from the server, in bytes.
     let maxMessageBytes: Int
-    /// How often pending deadlines are checked while any is pending.
-    let timeoutResolution: Duration
     /// After this many requests in a row time out with no reply in between, the server counts
     /// as hung and the connection closes, so the pool replaces it.
     let hungAfterTimeouts: Int
     private let state = Mutex(State())
+    /// Wakes the timeout sweeper: an earlier deadline, or the connection closed.
+    private let sweeperWake = WakeSignal()
 
     public init(
         serverName: String,
         logger: Logger,
         handlers: Handlers = Handlers(),
         maxMessageBytes: Int = 16 << 20,
-        timeoutResolution: Duration = .milliseconds(20),
         hungAfterTimeouts: Int = 3
     ) {
         self.serverName = serverName
         self.logger = logger
         self.handlers = handlers
         self.maxMessageBytes = maxMessageBytes
-        self.timeoutResolution = timeoutResolution
         self.hungAfterTimeouts = hungAfterTimeouts
     }
 
@@ -99,14 +97,13 @@ public final class MCPConnection: Sendable {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<MCPResponse, any Error>) in
                 var writer: CheckedContinuation<[UInt8]?, Never>?
                 var writerChunk: [UInt8] = []
-                var sweeper: CheckedContinuation<Void, Never>?
+                var wakeSweeper = false
                 let closed: MCPSessionError? = state.withLock { state in
                     if let reason = state.closedReason { return reason }
                     state.pending[id] = Pending(continuation: continuation, deadline: deadline, method: method, chunk: state.chunksTaken)
-                    if deadline != nil {
-                        state.deadlinesPending += 1
-                        sweeper = state.sweeper
-                        state.sweeper = nil
+                    if let deadline, state.plannedSweep.map({ deadline < $0 }) ?? true {
+                        state.plannedSweep = deadline
+                        wakeSweeper = true
                     }
                     state.outbound.append(contentsOf: message.utf8)
                     if let waiting = state.writer {
@@ -122,7 +119,7 @@ public final class MCPConnection: Sendable {
                     return
                 }
                 writer?.resume(returning: writerChunk)
-                sweeper?.resume()
+                if wakeSweeper { sweeperWake.signal() }
                 if Task.isCancelled { self.cancel(id: id, reason: "cancelled by astra-mcpd") }
             }
         } onCancel: {
@@ -165,7 +162,6 @@ public final class MCPConnection: Sendable {
     private func cancel(id: Int, reason: String) {
         let pending = state.withLock { state in
             let removed = state.pending.removeValue(forKey: id)
-            if removed?.deadline != nil { state.deadlinesPending -= 1 }
             return removed
         }
         guard let pending else { return }
@@ -177,7 +173,6 @@ public final class MCPConnection: Sendable {
     func failRequest(id: Int, _ error: MCPSessionError) {
         let pending = state.withLock { state in
             let removed = state.pending.removeValue(forKey: id)
-            if removed?.deadline != nil { state.deadlinesPending -= 1 }
             return removed
         }
         pending?.continuation.resume(throwing: error)
@@ -185,48 +180,38 @@ public final class MCPConnection: Sendable {
 
     // MARK: Timeouts
 
-    /// Fails requests whose deadline has passed. Runs for the connection's lifetime; it sleeps
-    /// on a continuation (no timer) while no request with a deadline is pending.
+    /// Fails requests whose deadline has passed. Runs for the connection's lifetime, asleep
+    /// until the earliest pending deadline (no polling): a request with an earlier one wakes it.
     func runTimeoutSweeper() async {
         while !Task.isCancelled {
-            let idle = state.withLock { $0.deadlinesPending == 0 && $0.closedReason == nil }
-            if idle {
-                await withTaskCancellationHandler {
-                    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                        let resumeNow = state.withLock { state in
-                            if state.deadlinesPending > 0 || state.closedReason != nil || Task.isCancelled { return true }
-                            state.sweeper = continuation
-                            return false
-                        }
-                        if resumeNow { continuation.resume() }
-                    }
-                } onCancel: {
-                    let waiting = self.state.withLock { state in
-                        defer { state.sweeper = nil }
-                        return state.sweeper
-                    }
-                    waiting?.resume()
-                }
-                continue
-            }
-            if state.withLock({ $0.closedReason != nil }) { return }
-            try? await Task.sleep(for: timeoutResolution)
-            expireOverdue(now: .now)
+            let now = ContinuousClock.now
+            guard let next = expireOverdue(now: now) else { return }
+            await sweeperWake.wait(timeout: next.map { $0 - now } ?? .seconds(3600))
         }
     }
 
-    func expireOverdue(now: ContinuousClock.Instant) {
-        let expired: [(Int, Pending)] = state.withLock { state in
+    /// Fails the requests whose deadline is at or before `now`; returns the earliest deadline
+    /// still pending (nil if none), or nil-of-nil once the connection is closed.
+    @discardableResult
+    func expireOverdue(now: ContinuousClock.Instant) -> ContinuousClock.Instant?? {
+        let (expired, next, closed): ([(Int, Pending)], ContinuousClock.Instant?, Bool) = state.withLock { state in
             var expired: [(Int, Pending)] = []
+            var next: ContinuousClock.Instant?
             for (id, pending) in state.pending {
-                if let deadline = pending.deadline, deadline <= now { expired.append((id, pending)) }
+                guard let deadline = pending.deadline else { continue }
+                if deadline <= now {
+                    expired.append((id, pending))
+                } else if next.map({ deadline < $0 }) ?? true {
+                    next = deadline
+                }
             }
             for (id, _) in expired { state.pending.removeValue(forKey: id) }
-            state.deadlinesPending -= expired.count
             state.consecutiveTimeouts += expired.count
-            return expired
+            state.plannedSweep = next
+            return (expired, next, state.closedReason != nil)
         }
-        guard !expired.isEmpty else { return }
+        if closed { return .none }
+        guard !expired.isEmpty else { return .some(next) }
         for (id, pending) in expired {
             notify("notifications/cancelled", params: "{\"requestId\":\(id),\"reason\":\"timeout\"}")
             pending.continuation.resume(throwing: MCPSessionError(.timeout, "\(pending.method) timed out"))
@@ -235,7 +220,9 @@ public final class MCPConnection: Sendable {
         if timeouts >= hungAfterTimeouts {
             logger.warning("server stopped answering; replacing its session", metadata: ["server": "\(serverName)", "timeouts_in_a_row": "\(timeouts)"])
             close(MCPSessionError(.disconnected, "server '\(serverName)' stopped answering (\(timeouts) requests in a row timed out)"))
+            return .none
         }
+        return .some(next)
     }
 
     // MARK: Transport side
@@ -275,16 +262,12 @@ public final class MCPConnection: Sendable {
     /// - Parameter lastChunkUnsent: The transport knows its last taken chunk did not reach the
     ///   server either (a pipe write of at most `PIPE_BUF` bytes that failed: all or nothing).
     public func close(_ reason: MCPSessionError, lastChunkUnsent: Bool = false) {
-        let (pending, writer, sweeper, firstUnsentChunk) = state.withLock { state in
+        let (pending, writer, firstUnsentChunk) = state.withLock { state in
             if state.closedReason == nil { state.closedReason = reason }
             let pending = state.pending
             state.pending = [:]
-            state.deadlinesPending = 0
-            defer {
-                state.writer = nil
-                state.sweeper = nil
-            }
-            return (pending, state.writer, state.sweeper, state.chunksTaken - (lastChunkUnsent ? 1 : 0))
+            defer { state.writer = nil }
+            return (pending, state.writer, state.chunksTaken - (lastChunkUnsent ? 1 : 0))
         }
         for (_, request) in pending {
             var error = reason
@@ -292,7 +275,7 @@ public final class MCPConnection: Sendable {
             request.continuation.resume(throwing: error)
         }
         writer?.resume(returning: nil)
-        sweeper?.resume()
+        sweeperWake.signal()
     }
 
     /// The reason the connection closed, if it has.
@@ -406,7 +389,6 @@ public final class MCPConnection: Sendable {
         }
         let pending = state.withLock { state in
             let removed = state.pending.removeValue(forKey: requestID)
-            if removed?.deadline != nil { state.deadlinesPending -= 1 }
             // A server that answers pings but no calls is still hung.
             if removed?.method != "ping" { state.consecutiveTimeouts = 0 }
             return removed
