@@ -8,13 +8,11 @@ ALTER TABLE mcp_tools
     ALTER COLUMN error_count TYPE BIGINT;
 
 -- Leases are held by one daemon process (`lease_owner` is `<worker_id>/<instance>`, new for
--- each process), and every write of a claimed execution is fenced by the attempt it belongs
--- to (`mcp_execution_queue.attempt`): a worker whose lease was taken over cannot overwrite
--- the newer attempt. Nothing to change in the schema for that; this index serves the
--- heartbeat, which renews every lease of one owner.
-CREATE INDEX idx_mcp_execution_queue_lease_owner
-    ON mcp_execution_queue (lease_owner)
-    WHERE lease_owner IS NOT NULL;
+-- each process), and every write of a claimed execution is fenced by the claim it belongs to:
+-- each claim draws a new `lease_token`, and an outcome, retry or hand-back is written only while
+-- the queue row still holds that token. A worker whose lease was taken over cannot overwrite the
+-- newer claim, even one of its own process (attempt numbers can repeat, tokens cannot).
+ALTER TABLE mcp_execution_queue ADD COLUMN lease_token UUID;
 
 -- Several daemons on one database share each server's circuit: a daemon that opens or closes
 -- a circuit records it with the time the cool-down ends, and the others adopt it when told

@@ -7,4 +7,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
-exec swift test --skip-build --experimental-maximum-parallelization-width "${ASTRA_TEST_PARALLELISM:-4}" "$@"
+# A suite that stops making progress is a bug to see, not 90 minutes of silence: it is
+# stopped after ASTRA_TEST_TIMEOUT (default 30 minutes; a whole run takes about one).
+exec timeout --kill-after=30s "${ASTRA_TEST_TIMEOUT:-30m}" \
+    swift test --skip-build --experimental-maximum-parallelization-width "${ASTRA_TEST_PARALLELISM:-4}" "$@"

@@ -15,7 +15,7 @@ struct ExecutionValidationTests {
             id: UUID(), argumentsJSON: arguments, toolName: "add", toolEnabled: enabled, toolRemoved: removed,
             timeoutSeconds: 30,
             server: ServerDescriptor(id: UUID(), name: "calc", serverType: "stdio", isActive: serverActive, configJSON: "{}"),
-            attempt: 1, maxAttempts: nil, idempotent: false, enqueuedAt: Date())
+            attempt: 1, leaseToken: UUID(), maxAttempts: nil, idempotent: false, enqueuedAt: Date())
     }
 
     @Test("a valid execution passes")

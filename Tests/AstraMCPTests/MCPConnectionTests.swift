@@ -225,15 +225,19 @@ struct MCPConnectionTests {
         #expect(connection.isClosed)
     }
 
-    @Test("the top-level id of a message prefix is found; nested ids, ids in strings and non-integer ids are not")
-    func topLevelID() {
-        func id(_ text: String) -> Int? { Array(text.utf8).withUnsafeBytes { MCPConnection.topLevelID(in: $0) } }
-        #expect(id(#"{"jsonrpc":"2.0","id":42,"result":{"#) == 42)
-        #expect(id(#"{ "id" : 7 , "result""#) == 7)
-        #expect(id(#"{"result":{"id":3,"x":"y"},"id":9}"#) == 9)
-        #expect(id(#"{"result":{"id":3,"content":[{"text":"\"id\":5"#) == nil)
-        #expect(id(#"{"jsonrpc":"2.0","id":"abc","result":"#) == nil)
-        #expect(id(#"{"result":{"#) == nil)
+    @Test("an oversized message's first bytes say whose reply it is; nested ids, ids in strings, cut-off digits and server messages are not replies")
+    func classifyOversized() {
+        func kind(_ text: String) -> MCPConnection.OversizedMessage {
+            Array(text.utf8).withUnsafeBytes { MCPConnection.classifyOversized($0) }
+        }
+        #expect(kind(#"{"jsonrpc":"2.0","id":42,"result":{"#) == .response(42))
+        #expect(kind("{ \"id\" :\n 7 , \"result\":") == .response(7))
+        #expect(kind(#"{"result":{"id":3,"x":"y"},"id":9}"#) == .response(9))
+        #expect(kind(#"{"result":{"id":3,"content":[{"text":"\"id\":5"#) == .unknown, "the id is beyond the kept bytes")
+        #expect(kind(#"{"jsonrpc":"2.0","id":12"#) == .unknown, "digits cut off at the end may be the start of a longer id")
+        #expect(kind(#"{"jsonrpc":"2.0","id":"abc","result":"#) == .unknown)
+        #expect(kind(#"{"jsonrpc":"2.0","id":3,"method":"sampling/createMessage","params":{"#) == .serverMessage(id: 3))
+        #expect(kind(#"{"jsonrpc":"2.0","method":"notifications/message","params":{"data":"#) == .serverMessage(id: nil))
     }
 
     @Test("initialize with a supported version returns the server's info and sends notifications/initialized")

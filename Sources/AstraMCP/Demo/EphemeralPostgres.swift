@@ -51,7 +51,11 @@ public final class EphemeralPostgres: Sendable {
     /// Restarts the server (a fast shutdown: every connection is cut, as in a failover), with
     /// the options it was started with.
     func restart() async throws {
-        try await Self.exec(runAs + ["\(binDirectory)/pg_ctl", "-D", "\(directory)/data", "-m", "fast", "-w", "-t", "60", "-s", "restart"], cwd: directory)
+        // With its log file again: without one the new server would keep pg_ctl's output
+        // pipes open, and reading them to their end would never finish.
+        try await Self.exec(
+            runAs + ["\(binDirectory)/pg_ctl", "-D", "\(directory)/data", "-l", "\(directory)/postgres.log", "-m", "fast", "-w", "-t", "60", "-s", "restart"],
+            cwd: directory)
     }
 
     /// Stops the cluster and deletes its files.

@@ -86,7 +86,9 @@ public struct HealthMonitor: Service {
             try await session?.connection.ping(timeout: configuration.timeout)
         } catch {
             failure = String(((error as? MCPSessionError)?.message ?? "\(error)").prefix(1000))
-            if let session, (error as? MCPSessionError)?.code == .timeout {
+            // Only when nothing else is in flight: a server that answers one request at a time
+            // may just be busy with a long call (the call timeouts catch a real hang).
+            if let session, (error as? MCPSessionError)?.code == .timeout, session.connection.pendingCount == 0 {
                 // A session that does not answer a ping is hung: close it, so the pool starts a
                 // fresh one for the next call instead of queueing calls behind it.
                 session.connection.close(MCPSessionError(

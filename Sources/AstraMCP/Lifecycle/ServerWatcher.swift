@@ -55,7 +55,7 @@ public struct ServerWatcher: Service {
                 {
                     // Whichever daemon stored it: the sessions still send the old secret.
                     logger.info("server credential changed; replacing its sessions", metadata: ["server_id": "\(id)"])
-                    pool.retire(serverID: id, reason: "its credential changed")
+                    pool.retire(serverID: id, reason: "its credential changed", draining: true)
                 } else if let change, let id = UUID(uuidString: change) {
                     await refresh(id, group: &group)
                 } else {

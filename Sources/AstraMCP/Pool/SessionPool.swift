@@ -179,7 +179,11 @@ public final class SessionPool: Service, Sendable {
     /// Stops every session of one server (its row changed, it was deactivated or deleted); the
     /// next call for it starts a new one — unless `deactivated`, which refuses new sessions until
     /// ``reconcile(only:)`` sees the server active again.
-    public func retire(serverID: UUID, reason: String, deactivated: Bool = false) {
+    ///
+    /// - Parameter draining: Let each session finish the calls it has before it stops (no new
+    ///   call reaches it): for a change that does not make those calls wrong, such as a new
+    ///   credential.
+    public func retire(serverID: UUID, reason: String, deactivated: Bool = false, draining: Bool = false) {
         let retired = state.withLock { state in
             if deactivated {
                 state.inactive[serverID] = .now
@@ -187,7 +191,15 @@ public final class SessionPool: Service, Sendable {
             }
             return state.removeEntries { key, _ in key.serverID == serverID }
         }
-        stop(retired, reason: reason)
+        guard draining else { return stop(retired, reason: reason) }
+        for (key, entry) in retired {
+            guard case .ready(let session) = entry.state else {
+                stop([(key, entry)], reason: reason)
+                continue
+            }
+            logger.info("retiring server session after its calls", metadata: ["server_id": "\(key.serverID)", "session": "\(key.slot)", "reason": "\(reason)"])
+            session.connection.whenIdle { entry.stop.signal() }
+        }
     }
 
     private func stop(_ retired: [(SessionKey, Entry)], reason: String) {
@@ -482,8 +494,8 @@ public final class SessionPool: Service, Sendable {
                             // the credential has expired.
                             group.addTask {
                                 guard !(await transportDone.wait(timeout: validFor)) else { return }
-                                self.logger.notice("server credential expired; closing its session", metadata: ["server": "\(server.name)"])
-                                request.stop.signal()
+                                self.logger.notice("server credential expired; retiring its sessions", metadata: ["server": "\(server.name)"])
+                                self.retire(serverID: server.id, reason: "its credential expired", draining: true)
                             }
                         }
                     } catch {

@@ -8,6 +8,15 @@ enum Completion: Sendable {
     case retry(RetryRequest)
     case release(ReleaseRequest)
 
+    /// The claim it ends.
+    var lease: HeldLease {
+        switch self {
+        case .finished(let outcome): HeldLease(execution: outcome.id, token: outcome.leaseToken)
+        case .retry(let retry): HeldLease(execution: retry.id, token: retry.leaseToken)
+        case .release(let release): HeldLease(execution: release.id, token: release.leaseToken)
+        }
+    }
+
     var id: UUID {
         switch self {
         case .finished(let outcome): outcome.id
@@ -29,8 +38,8 @@ enum Completion: Sendable {
 /// An execution handed back to the queue unfinished (the daemon is stopping).
 struct ReleaseRequest: Sendable {
     var id: UUID
-    /// The attempt being handed back (the fence).
-    var attempt: Int
+    /// The claim being handed back (the fence).
+    var leaseToken: UUID
     /// False when the call never reached the server: the attempt is given back.
     var countsAsAttempt: Bool
 }
@@ -38,8 +47,8 @@ struct ReleaseRequest: Sendable {
 /// An execution to run again later.
 struct RetryRequest: Sendable {
     var id: UUID
-    /// The attempt that ends here (the fence).
-    var attempt: Int
+    /// The claim that ends here (the fence).
+    var leaseToken: UUID
     var after: Duration
     /// Why this attempt did not finish it.
     var error: String

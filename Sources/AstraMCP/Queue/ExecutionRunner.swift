@@ -21,11 +21,11 @@ struct ExecutionRunner: Sendable {
         func finish(_ status: ExecutionStatus, output: String? = nil, error: String? = nil) -> Completion {
             let elapsed = ContinuousClock.now - started
             return .finished(ExecutionOutcome(
-                id: execution.id, attempt: execution.attempt, status: status, outputJSON: output, errorMessage: error,
+                id: execution.id, leaseToken: execution.leaseToken, status: status, outputJSON: output, errorMessage: error,
                 completedAt: Date(), durationMilliseconds: Int(Backoff.milliseconds(elapsed))))
         }
         func retry(after delay: Duration, _ message: String, counts: Bool) -> Completion {
-            .retry(RetryRequest(id: execution.id, attempt: execution.attempt, after: delay, error: message, countsAsAttempt: counts))
+            .retry(RetryRequest(id: execution.id, leaseToken: execution.leaseToken, after: delay, error: message, countsAsAttempt: counts))
         }
 
         if let problem = Self.validate(execution) { return finish(.error, error: problem) }
@@ -66,7 +66,7 @@ struct ExecutionRunner: Sendable {
                 if requestSent && !execution.idempotent {
                     return finish(.error, error: "astra-mcpd stopped during the call (\(error.message)); not retried because the tool is not idempotent")
                 }
-                return .release(ReleaseRequest(id: execution.id, attempt: execution.attempt, countsAsAttempt: requestSent))
+                return .release(ReleaseRequest(id: execution.id, leaseToken: execution.leaseToken, countsAsAttempt: requestSent))
             }
             if let wait = error.retryAfter, !requestSent {
                 // The pool holds the server back (it is restarting): nothing was attempted.

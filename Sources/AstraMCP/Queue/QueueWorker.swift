@@ -75,7 +75,7 @@ public final class QueueWorker: Service, Sendable {
     private let adoptions: AsyncStream<UUID?>.Continuation
     /// The executions this worker holds, from claim until their completion is written: the
     /// heartbeat renews exactly these leases.
-    private let held = Mutex<Set<UUID>>([])
+    private let held = Mutex<Set<HeldLease>>([])
     /// Calls in flight per server, for `maxInFlightPerServer`.
     private let inFlightPerServer = Mutex<[UUID: Int]>([:])
     /// Set once the grace period is over and sessions are being closed under the calls.
@@ -192,6 +192,11 @@ public final class QueueWorker: Service, Sendable {
                 let delay = Backoff.delay(failedAttempt: failures)
                 logger.error("claim failed; retrying", metadata: ["error": "\(String(reflecting: error))", "retry_in": "\(delay)"])
                 try? await Task.sleep(for: delay)
+                // The claim may have committed with its answer lost: hand back what it leased,
+                // which this worker never saw and so never started.
+                if let released = try? await store.releaseUnheldLeases(holding: held.withLock { Array($0) }), released > 0 {
+                    logger.warning("handed back executions of a claim whose answer was lost", metadata: ["count": "\(released)"])
+                }
                 gate.signalWork()
                 continue
             }
@@ -204,7 +209,7 @@ public final class QueueWorker: Service, Sendable {
                 for execution in claimed { counts[execution.server.id, default: 0] += 1 }
             }
             held.withLock { held in
-                for execution in claimed { held.insert(execution.id) }
+                for execution in claimed { held.insert(HeldLease(execution: execution.id, token: execution.leaseToken)) }
             }
             for execution in claimed {
                 logger.debug("claimed", metadata: ["execution": "\(execution.id)", "tool": "\(execution.toolName)", "server": "\(execution.server.name)"])
@@ -223,9 +228,33 @@ public final class QueueWorker: Service, Sendable {
         }
     }
 
-    /// Writes completions in batches until the buffer is finished and empty.
+    /// Writes completions in batches until the buffer is finished and empty. A completion the
+    /// database cannot take just now (a lock a backend holds) is written again after a short
+    /// backoff, together with whatever came meanwhile: the others are never held up for long.
     private func writeCompletions(_ completions: CompletionBuffer, drained: AsyncEvent) async {
-        while var batch = await completions.nextBatch() {
+        var later: [Completion] = []
+        var laterRounds = 0
+        while true {
+            var batch: [Completion]
+            if later.isEmpty {
+                guard let next = await completions.nextBatch() else { break }
+                batch = next
+            } else {
+                laterRounds += 1
+                if gate.isClosed && laterRounds > 20 {
+                    logger.critical("gave up writing completions; their leases will expire and recovery takes them over", metadata: ["count": "\(later.count)"])
+                    held.withLock { held in for completion in later { held.remove(completion.lease) } }
+                    gate.release(later.count)
+                    later = []
+                    if gate.isClosed && gate.inFlight == 0 { drained.signal() }
+                    continue
+                }
+                try? await Task.sleep(for: min(.milliseconds(100) * laterRounds, .seconds(2)))
+                let used = later.reduce(0) { $0 + $1.approximateBytes }
+                batch = later + completions.takeAvailable(
+                    max: max(configuration.completionBatchSize - later.count, 0), bytes: completions.maxBatchBytes - used)
+                later = []
+            }
             // Under load, linger a moment so one round trip carries many outcomes: the database's
             // cost is mostly per statement, not per row.
             let enough = min(configuration.completionBatchSize, max(configuration.maxConcurrency / 4, 1))
@@ -246,15 +275,19 @@ public final class QueueWorker: Service, Sendable {
                 }
             }
             await persist("write outcomes", attempts: 20) {
-                let written = try await self.store.complete(outcomes)
-                if written < outcomes.count {
+                let (written, again) = try await self.store.complete(outcomes)
+                later += again.map(Completion.finished)
+                if written + again.count < outcomes.count {
                     self.logger.warning(
                         "outcomes not written: their lease was taken over by another attempt",
-                        metadata: ["count": "\(outcomes.count - written)"])
+                        metadata: ["count": "\(outcomes.count - written - again.count)"])
                 }
             }
-            await persist("schedule retries", attempts: 20) { try await self.store.retry(retries) }
-            await persist("hand back executions", attempts: 5) { try await self.store.release(releases) }
+            await persist("schedule retries", attempts: 20) { later += try await self.store.retry(retries).map(Completion.retry) }
+            await persist("hand back executions", attempts: 5) { later += try await self.store.release(releases).map(Completion.release) }
+            if later.isEmpty { laterRounds = 0 }
+            let writtenLeases = Set(batch.map(\.lease)).subtracting(later.map(\.lease))
+            batch = batch.filter { writtenLeases.contains($0.lease) }
             if let soonest = retries.map(\.after).min() { retryAlarm.schedule(at: .now.advanced(by: soonest)) }
             for outcome in outcomes {
                 logger.debug(
@@ -263,7 +296,7 @@ public final class QueueWorker: Service, Sendable {
                         .merging(outcome.errorMessage.map { ["error": "\($0)"] } ?? [:]) { $1 })
             }
             held.withLock { held in
-                for completion in batch { held.remove(completion.id) }
+                for completion in batch { held.remove(completion.lease) }
             }
             counters.withLock {
                 $0.completionBatches += 1
@@ -370,7 +403,8 @@ public final class QueueWorker: Service, Sendable {
             try? await Task.sleep(for: interval)
             if Task.isCancelled || gate.isClosed { return }
             do {
-                let recovered = try await store.recoverExpiredLeases(defaultMaxAttempts: configuration.retry.maxAttempts)
+                let recovered = try await store.recoverExpiredLeases(
+                    defaultMaxAttempts: configuration.retry.maxAttempts, holding: held.withLock { Array($0) })
                 if recovered.handedBack + recovered.ended > 0 {
                     logger.warning("took over executions whose worker was lost", metadata: [
                         "handed_back": "\(recovered.handedBack)", "ended_not_idempotent_or_out_of_attempts": "\(recovered.ended)",
@@ -384,17 +418,21 @@ public final class QueueWorker: Service, Sendable {
     }
 
     /// The heartbeat: while this worker holds executions, their leases are renewed every third
-    /// of a lease. It keeps running while the worker drains, until the task group ends.
+    /// of a lease (a second after a failed try). It keeps running while the worker drains, until
+    /// the task group ends.
     private func runHeartbeat() async {
+        var failed = false
         while !Task.isCancelled {
-            try? await Task.sleep(for: configuration.leaseDuration / 3)
+            try? await Task.sleep(for: failed ? .seconds(1) : configuration.leaseDuration / 3)
             if Task.isCancelled { return }
-            let executions = held.withLock { Array($0) }
-            guard !executions.isEmpty else { continue }
+            let leases = held.withLock { Array($0) }
+            guard !leases.isEmpty else { continue }
             do {
-                try await store.renewLeases(configuration.leaseDuration, of: executions)
+                try await store.renewLeases(configuration.leaseDuration, of: leases)
                 counters.withLock { $0.leaseRenewals += 1 }
+                failed = false
             } catch {
+                failed = true
                 logger.error("lease heartbeat failed", metadata: ["error": "\(String(reflecting: error))"])
             }
         }

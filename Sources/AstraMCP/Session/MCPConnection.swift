@@ -38,8 +38,10 @@ public final class MCPConnection: Sendable {
         var outbound: [UInt8] = []
         /// How many times the transport took the outbound buffer.
         var chunksTaken = 0
-        /// Requests in a row that timed out; a reply resets it.
+        /// Sweeps in a row that timed calls out; a reply or progress resets it.
         var consecutiveTimeouts = 0
+        /// Run once nothing is pending (a retired session stops after its last call).
+        var idleActions: [@Sendable () -> Void] = []
         var writer: CheckedContinuation<[UInt8]?, Never>?
         /// When the timeout sweeper will next look (nil: it sleeps until told): a request with
         /// an earlier deadline wakes it.
@@ -58,6 +60,8 @@ public final class MCPConnection: Sendable {
     private let state = Mutex(State())
     /// Wakes the timeout sweeper: an earlier deadline, or the connection closed.
     private let sweeperWake = WakeSignal()
+    /// Signalled when the connection closes, whoever closed it: its transport then stops.
+    let closed = AsyncEvent()
 
     public init(
         serverName: String,
@@ -114,7 +118,8 @@ public final class MCPConnection: Sendable {
                     }
                     return nil
                 }
-                if let closed {
+                if var closed {
+                    closed.requestNeverSent = true  // it was never buffered, let alone written
                     continuation.resume(throwing: closed)
                     return
                 }
@@ -133,6 +138,26 @@ public final class MCPConnection: Sendable {
         if let params { message += ",\"params\":" + params }
         message += "}\n"
         enqueue(message)
+    }
+
+    /// Runs `action` once no request is pending (at once if none is, or once closed): a session
+    /// taken out of service finishes the calls it has before it stops.
+    public func whenIdle(_ action: @escaping @Sendable () -> Void) {
+        let runNow = state.withLock { state in
+            if state.pending.isEmpty || state.closedReason != nil { return true }
+            state.idleActions.append(action)
+            return false
+        }
+        if runNow { action() }
+    }
+
+    private func runIdleActions() {
+        let actions: [@Sendable () -> Void] = state.withLock { state in
+            guard !state.idleActions.isEmpty, state.pending.isEmpty || state.closedReason != nil else { return [] }
+            defer { state.idleActions = [] }
+            return state.idleActions
+        }
+        for action in actions { action() }
     }
 
     /// The number of requests waiting for a reply.
@@ -167,6 +192,7 @@ public final class MCPConnection: Sendable {
         guard let pending else { return }
         notify("notifications/cancelled", params: "{\"requestId\":\(id),\"reason\":\(JSONScanner.quote(reason))}")
         pending.continuation.resume(throwing: MCPSessionError(.cancelled, "request \(pending.method) cancelled"))
+        runIdleActions()
     }
 
     /// Fails one pending request (its transport could not deliver it or got no reply).
@@ -176,6 +202,7 @@ public final class MCPConnection: Sendable {
             return removed
         }
         pending?.continuation.resume(throwing: error)
+        runIdleActions()
     }
 
     // MARK: Timeouts
@@ -206,7 +233,8 @@ public final class MCPConnection: Sendable {
                 }
             }
             for (id, _) in expired { state.pending.removeValue(forKey: id) }
-            state.consecutiveTimeouts += expired.count
+            // Calls that time out together are one sign, not several.
+            if !expired.isEmpty { state.consecutiveTimeouts += 1 }
             state.plannedSweep = next
             return (expired, next, state.closedReason != nil)
         }
@@ -219,9 +247,10 @@ public final class MCPConnection: Sendable {
         let timeouts = state.withLock { $0.consecutiveTimeouts }
         if timeouts >= hungAfterTimeouts {
             logger.warning("server stopped answering; replacing its session", metadata: ["server": "\(serverName)", "timeouts_in_a_row": "\(timeouts)"])
-            close(MCPSessionError(.disconnected, "server '\(serverName)' stopped answering (\(timeouts) requests in a row timed out)"))
+            close(MCPSessionError(.disconnected, "server '\(serverName)' stopped answering (its calls timed out \(timeouts) times in a row)"))
             return .none
         }
+        runIdleActions()
         return .some(next)
     }
 
@@ -233,12 +262,15 @@ public final class MCPConnection: Sendable {
             await withCheckedContinuation { (continuation: CheckedContinuation<[UInt8]?, Never>) in
                 var chunk: [UInt8] = []
                 let ready: Bool = state.withLock { state in
+                    // Once closed, nothing more leaves: requests still buffered were failed as
+                    // never sent, and may already run elsewhere.
+                    if state.closedReason != nil { return true }
                     if !state.outbound.isEmpty {
                         swap(&chunk, &state.outbound)
                         state.chunksTaken += 1
                         return true
                     }
-                    if state.closedReason != nil || Task.isCancelled { return true }
+                    if Task.isCancelled { return true }
                     state.writer = continuation
                     return false
                 }
@@ -266,6 +298,7 @@ public final class MCPConnection: Sendable {
             if state.closedReason == nil { state.closedReason = reason }
             let pending = state.pending
             state.pending = [:]
+            state.outbound = []
             defer { state.writer = nil }
             return (pending, state.writer, state.chunksTaken - (lastChunkUnsent ? 1 : 0))
         }
@@ -276,35 +309,58 @@ public final class MCPConnection: Sendable {
         }
         writer?.resume(returning: nil)
         sweeperWake.signal()
+        closed.signal()
+        runIdleActions()
     }
 
     /// The reason the connection closed, if it has.
     public var closedReason: MCPSessionError? { state.withLock { $0.closedReason } }
 
     /// Handles a received message that was over ``maxMessageBytes``, of which only the first
-    /// bytes were kept. When they name the request it answers, that request alone fails and the
-    /// session goes on; otherwise the session cannot tell whose reply it lost, and closes.
+    /// bytes were kept. A reply that names its request fails that request alone, and the
+    /// session goes on; a server request gets an error answer, a notification is dropped.
+    /// Only when the first bytes say neither does the session close: it cannot tell whose reply
+    /// it lost.
     func receiveOversized(prefix: UnsafeRawBufferPointer, size: Int) {
-        let error = MCPSessionError(
-            .messageTooLarge,
-            "server '\(serverName)' sent a reply of \(size) bytes, over the limit of \(maxMessageBytes) (max_message_bytes)")
-        if let id = Self.topLevelID(in: prefix) {
-            failRequest(id: id, error)
+        let limit = "\(size) bytes, over the limit of \(maxMessageBytes) (max_message_bytes)"
+        switch Self.classifyOversized(prefix) {
+        case .response(let id):
             state.withLock { $0.consecutiveTimeouts = 0 }
-        } else {
-            close(error)
+            failRequest(id: id, MCPSessionError(.messageTooLarge, "server '\(serverName)' sent a reply of \(limit)"))
+        case .serverMessage(let id):
+            logger.warning("dropped a server message too large to read", metadata: ["server": "\(serverName)", "size": "\(size)"])
+            if let id {
+                enqueue("{\"jsonrpc\":\"2.0\",\"id\":\(id),\"error\":{\"code\":-32600,\"message\":\"request too large for astra-mcpd\"}}\n")
+            }
+        case .unknown:
+            close(MCPSessionError(.messageTooLarge, "server '\(serverName)' sent a message of \(limit)"))
         }
     }
 
-    /// The integer `id` member of the outermost JSON object in `bytes` (a message's first
-    /// bytes), or nil. Members of nested values are skipped, strings are read with escapes.
-    static func topLevelID(in bytes: UnsafeRawBufferPointer) -> Int? {
+    /// What an oversized message's first bytes say it is.
+    enum OversizedMessage: Equatable {
+        /// A reply (`result` or `error`) to our request `id`.
+        case response(Int)
+        /// A request (with its integer id) or notification from the server.
+        case serverMessage(id: Int?)
+        case unknown
+    }
+
+    /// Reads the members of the outermost JSON object in `bytes` (a message's first bytes):
+    /// `method` makes it a server message, `result` or `error` a reply; an integer `id` counts
+    /// only when its digits end inside `bytes`. Members of nested values and text inside
+    /// strings are skipped.
+    static func classifyOversized(_ bytes: UnsafeRawBufferPointer) -> OversizedMessage {
         var depth = 0
         var index = 0
         var keyStart: Int?
         var lastKey: ArraySlice<UInt8>?
         var inString = false
         var escaped = false
+        var id: Int?
+        var isReply = false
+        var isServerMessage = false
+        func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D }
         while index < bytes.count {
             let byte = bytes[index]
             if inString {
@@ -317,21 +373,27 @@ public final class MCPConnection: Sendable {
                     if let start = keyStart, depth == 1 { lastKey = ArraySlice(bytes[start..<index]) }
                     keyStart = nil
                 }
-            } else {
-                switch byte {
-                case UInt8(ascii: "\""):
-                    inString = true
-                    keyStart = index + 1
-                case UInt8(ascii: "{"), UInt8(ascii: "["):
-                    depth += 1
-                    lastKey = nil
-                case UInt8(ascii: "}"), UInt8(ascii: "]"):
-                    depth -= 1
-                case UInt8(ascii: ","):
-                    lastKey = nil
-                case UInt8(ascii: ":") where depth == 1 && lastKey.map({ Array($0) == Array("id".utf8) }) == true:
+                index += 1
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "\""):
+                inString = true
+                keyStart = index + 1
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                depth += 1
+                lastKey = nil
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                depth -= 1
+            case UInt8(ascii: ","):
+                lastKey = nil
+            case UInt8(ascii: ":") where depth == 1:
+                guard let key = lastKey else { break }
+                if key.elementsEqual("method".utf8) { isServerMessage = true }
+                if key.elementsEqual("result".utf8) || key.elementsEqual("error".utf8) { isReply = true }
+                if key.elementsEqual("id".utf8) {
                     var digits = index + 1
-                    while digits < bytes.count, bytes[digits] == 0x20 { digits += 1 }
+                    while digits < bytes.count, isSpace(bytes[digits]) { digits += 1 }
                     var value = 0
                     var count = 0
                     while digits < bytes.count, (0x30...0x39).contains(bytes[digits]), count < 18 {
@@ -339,14 +401,18 @@ public final class MCPConnection: Sendable {
                         digits += 1
                         count += 1
                     }
-                    return count > 0 ? value : nil
-                default:
-                    break
+                    let terminated = digits < bytes.count && (isSpace(bytes[digits]) || bytes[digits] == UInt8(ascii: ",") || bytes[digits] == UInt8(ascii: "}"))
+                    if count > 0, terminated { id = value }
                 }
+                lastKey = nil
+            default:
+                break
             }
             index += 1
         }
-        return nil
+        if isServerMessage { return .serverMessage(id: id) }
+        if isReply, let id { return .response(id) }
+        return .unknown
     }
 
     /// Handles one received JSON-RPC message (one line, without its newline).
@@ -387,12 +453,15 @@ public final class MCPConnection: Sendable {
             logger.warning("ignoring a response without a known id", metadata: ["server": "\(serverName)"])
             return
         }
-        let pending = state.withLock { state in
+        let (pending, idleActions) = state.withLock { state in
             let removed = state.pending.removeValue(forKey: requestID)
             // A server that answers pings but no calls is still hung.
             if removed?.method != "ping" { state.consecutiveTimeouts = 0 }
-            return removed
+            guard state.pending.isEmpty, !state.idleActions.isEmpty else { return (removed, [@Sendable () -> Void]()) }
+            defer { state.idleActions = [] }
+            return (removed, state.idleActions)
         }
+        defer { for action in idleActions { action() } }
         guard let pending else { return }  // late reply to a request that timed out or was cancelled
         if let result {
             pending.continuation.resume(returning: MCPResponse(bytes: Array(line), result: result))
@@ -443,6 +512,7 @@ public final class MCPConnection: Sendable {
                 default: break
                 }
             }
+            state.withLock { $0.consecutiveTimeouts = 0 }  // a sign of life
             if let token, let progress { handlers.progress(token, progress, total, message) }
         case "notifications/tools/list_changed":
             handlers.toolsListChanged()

@@ -42,7 +42,8 @@ public struct CredentialStore: Sendable {
         let rows = try await database.query("""
             UPDATE mcp_server_credentials SET last_used_at = now()
             WHERE server_id = \(serverID) AND credential_type = \(credentialType)
-            RETURNING encrypted_value, extract(epoch FROM expires_at - now())::float8
+            RETURNING encrypted_value, CASE WHEN isfinite(expires_at) THEN extract(epoch FROM expires_at - now())::float8
+                                            WHEN expires_at < now() THEN -1 END
             """, logger: logger).decode((String, Double?).self).collectAll()
         guard let (sealed, remaining) = rows.first else {
             throw CredentialError("server '\(serverName)' needs a '\(credentialType)' credential, and none is stored")
@@ -50,7 +51,7 @@ public struct CredentialStore: Sendable {
         if let remaining, remaining <= 0 { throw CredentialError("the '\(credentialType)' credential of server '\(serverName)' has expired") }
         return StoredSecret(
             secret: try keyring.open(sealed, serverID: serverID, credentialType: credentialType),
-            validFor: remaining.map { .milliseconds(Int64($0 * 1000)) })
+            validFor: remaining.map { .milliseconds(Int64(min($0, 1e12) * 1000)) })
     }
 
     /// The id of the server (active or not) named `nameOrID` by its name or id.

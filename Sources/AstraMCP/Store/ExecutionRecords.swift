@@ -33,6 +33,8 @@ public struct ClaimedExecution: Sendable {
     public var server: ServerDescriptor
     /// This attempt's number (1 for the first).
     public var attempt: Int
+    /// This claim's lease token: every write of its outcome is fenced by it.
+    public var leaseToken: UUID
     /// The tool's own attempt limit (`mcp_tools.max_attempts`), if set.
     public var maxAttempts: Int?
     /// Whether a request that reached the server may be sent again: the operator's
@@ -50,9 +52,9 @@ public enum ExecutionStatus: String, Sendable, CaseIterable {
 /// How one execution ended, as written back to `mcp_tool_executions`.
 public struct ExecutionOutcome: Sendable {
     public var id: UUID
-    /// The attempt this outcome belongs to: it is written only while the queue row is still
-    /// leased for that attempt.
-    public var attempt: Int
+    /// The claim this outcome belongs to: it is written only while the queue row still holds
+    /// that lease token.
+    public var leaseToken: UUID
     public var status: ExecutionStatus
     /// The whole `CallToolResult` as JSON text, when the server answered.
     public var outputJSON: String?
@@ -61,11 +63,11 @@ public struct ExecutionOutcome: Sendable {
     public var durationMilliseconds: Int
 
     public init(
-        id: UUID, attempt: Int, status: ExecutionStatus, outputJSON: String?, errorMessage: String?, completedAt: Date,
+        id: UUID, leaseToken: UUID, status: ExecutionStatus, outputJSON: String?, errorMessage: String?, completedAt: Date,
         durationMilliseconds: Int
     ) {
         self.id = id
-        self.attempt = attempt
+        self.leaseToken = leaseToken
         self.status = status
         self.outputJSON = outputJSON
         self.errorMessage = errorMessage

@@ -163,7 +163,10 @@ struct RecordCircuitStatement: PostgresPreparedStatement {
 /// The recorded circuit of one server, or of every server whose circuit is not closed.
 struct CircuitStatesStatement: PostgresPreparedStatement {
     static let sql = """
-        SELECT id, circuit_state, greatest(extract(epoch FROM circuit_open_until - now()), 0)::float8, circuit_reason
+        SELECT id, circuit_state,
+               CASE WHEN isfinite(circuit_open_until) THEN greatest(extract(epoch FROM circuit_open_until - now()), 0)::float8
+                    WHEN circuit_open_until > now() THEN 1e9 ELSE 0 END,
+               circuit_reason
         FROM mcp_servers
         WHERE CASE WHEN $1::uuid IS NULL THEN circuit_state <> 'closed' ELSE id = $1 END
         """
@@ -180,7 +183,8 @@ struct CircuitStatesStatement: PostgresPreparedStatement {
 
     func decodeRow(_ row: PostgresRow) throws -> RecordedCircuit {
         let (id, state, remaining, reason) = try row.decode((UUID, String, Double?, String?).self)
-        return RecordedCircuit(serverID: id, state: state, openFor: remaining.map { .milliseconds(Int64($0 * 1000)) }, reason: reason)
+        // Clamped: an operator may write 'infinity', and a Duration cannot hold it.
+        return RecordedCircuit(serverID: id, state: state, openFor: remaining.map { .milliseconds(Int64(min($0, 1e9) * 1000)) }, reason: reason)
     }
 }
 

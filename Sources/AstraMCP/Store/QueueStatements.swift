@@ -10,14 +10,15 @@ struct ClaimExecutionsStatement: PostgresPreparedStatement {
     static let sql = """
         WITH claimed AS (
             UPDATE mcp_execution_queue q
-            SET lease_owner = $1, lease_expires_at = now() + make_interval(secs => $3), attempt = q.attempt + 1
+            SET lease_owner = $1, lease_token = gen_random_uuid(), lease_expires_at = now() + make_interval(secs => $3),
+                attempt = q.attempt + 1
             WHERE q.execution_id IN (
                 SELECT execution_id FROM mcp_execution_queue
                 WHERE lease_owner IS NULL AND available_at <= now() AND server_id <> ALL($4::uuid[])
                 ORDER BY priority DESC, available_at
                 LIMIT $2
                 FOR UPDATE SKIP LOCKED)
-            RETURNING q.execution_id, q.attempt, q.enqueued_at
+            RETURNING q.execution_id, q.attempt, q.enqueued_at, q.lease_token
         ), started AS (
             UPDATE mcp_tool_executions e
             SET status = 'running', started_at = now(), attempts = c.attempt
@@ -30,7 +31,7 @@ struct ClaimExecutionsStatement: PostgresPreparedStatement {
                coalesce(t.timeout_seconds, 30), srv.name, srv.server_type, coalesce(srv.is_active, true), srv.config::text,
                c.attempt, t.max_attempts,
                coalesce(t.is_idempotent, t.annotations->'idempotentHint' = 'true' OR t.annotations->'readOnlyHint' = 'true', false),
-               c.enqueued_at
+               c.enqueued_at, c.lease_token
         FROM started s
         JOIN claimed c ON c.execution_id = s.id
         JOIN mcp_tools t ON t.id = s.tool_id
@@ -55,8 +56,8 @@ struct ClaimExecutionsStatement: PostgresPreparedStatement {
 
     func decodeRow(_ row: PostgresRow) throws -> ClaimedExecution {
         let (id, serverID, arguments, toolName, toolEnabled, toolRemoved, timeout, serverName, serverType, serverActive, config,
-             attempt, maxAttempts, idempotent, enqueuedAt) =
-            try row.decode((UUID, UUID, String, String, Bool, Bool, Int32, String, String, Bool, String, Int32, Int32?, Bool, Date).self)
+             attempt, maxAttempts, idempotent, enqueuedAt, leaseToken) =
+            try row.decode((UUID, UUID, String, String, Bool, Bool, Int32, String, String, Bool, String, Int32, Int32?, Bool, Date, UUID).self)
         return ClaimedExecution(
             id: id,
             argumentsJSON: arguments,
@@ -66,6 +67,7 @@ struct ClaimExecutionsStatement: PostgresPreparedStatement {
             timeoutSeconds: Int(timeout),
             server: ServerDescriptor(id: serverID, name: serverName, serverType: serverType, isActive: serverActive, configJSON: config),
             attempt: Int(attempt),
+            leaseToken: leaseToken,
             maxAttempts: maxAttempts.map(Int.init),
             idempotent: idempotent,
             enqueuedAt: enqueuedAt
@@ -75,14 +77,19 @@ struct ClaimExecutionsStatement: PostgresPreparedStatement {
 
 /// Writes a batch of outcomes with the tools' statistics, removes the executions from the
 /// queue and sends one `astra_mcpd_finished` notification listing their ids — one statement,
-/// so all of it happens atomically. Only executions still leased by `owner` for the same
-/// attempt are written (the fence against a worker whose lease was taken over); the row
-/// returned counts those written.
+/// so all of it happens atomically. Only executions whose queue row still holds the claim's
+/// lease token are written (the fence against a worker whose lease was taken over); the queue
+/// rows are locked first, in the order recovery locks them, so a concurrent takeover either
+/// wins entirely or not at all. The row returned counts those written.
 struct CompleteExecutionsStatement: PostgresPreparedStatement {
     static let sql = """
         WITH outcome AS (
-            SELECT * FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::int8[], $8::int4[])
-                AS o(id, status, output, error_message, completed_at, duration_ms, attempt)
+            SELECT * FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::int8[], $8::uuid[])
+                AS o(id, status, output, error_message, completed_at, duration_ms, lease)
+        ), fenced AS (
+            SELECT q.execution_id, q.attempt FROM mcp_execution_queue q JOIN outcome o ON o.id = q.execution_id
+            WHERE q.lease_owner = $1 AND q.lease_token = o.lease
+            FOR UPDATE OF q
         ), finished AS (
             UPDATE mcp_tool_executions e
             SET status = o.status, output_result = NULLIF(o.output, '')::jsonb,
@@ -90,13 +97,13 @@ struct CompleteExecutionsStatement: PostgresPreparedStatement {
                     WHEN o.status <> 'success' AND EXISTS (SELECT 1 FROM mcp_execution_attempts a WHERE a.execution_id = o.id)
                     THEN (SELECT string_agg('attempt ' || a.attempt || ': ' || a.error_message, '; ' ORDER BY a.attempt)
                           FROM mcp_execution_attempts a WHERE a.execution_id = o.id)
-                         || '; attempt ' || q.attempt || ': ' || coalesce(NULLIF(o.error_message, ''), o.status)
+                         || '; attempt ' || f.attempt || ': ' || coalesce(NULLIF(o.error_message, ''), o.status)
                     ELSE NULLIF(o.error_message, '') END,
                 completed_at = o.completed_at,
                 duration_ms = o.duration_ms::int
             FROM outcome o
-            JOIN mcp_execution_queue q ON q.execution_id = o.id AND q.lease_owner = $1 AND q.attempt = o.attempt
-            WHERE e.id = o.id
+            JOIN fenced f ON f.execution_id = o.id
+            WHERE e.id = o.id AND e.status = 'running'
             RETURNING e.id, e.tool_id, e.status, e.duration_ms
         ), stats AS (
             UPDATE mcp_tools t
@@ -111,7 +118,7 @@ struct CompleteExecutionsStatement: PostgresPreparedStatement {
                   FROM finished GROUP BY tool_id) f
             WHERE t.id = f.tool_id
         ), dequeued AS (
-            DELETE FROM mcp_execution_queue q USING finished f WHERE q.execution_id = f.id
+            DELETE FROM mcp_execution_queue q USING finished f WHERE q.execution_id = f.id AND q.lease_owner = $1
         )
         SELECT (SELECT count(*) FROM finished)::int,
                (SELECT pg_notify('astra_mcpd_finished', string_agg(id::text, ',')) FROM finished HAVING count(*) > 0) IS NULL
@@ -126,18 +133,60 @@ struct CompleteExecutionsStatement: PostgresPreparedStatement {
         bindings.append(owner)
         bindings.append(outcomes.map(\.id))
         bindings.append(outcomes.map(\.status.rawValue))
-        bindings.append(outcomes.map { $0.outputJSON ?? "" })
+        bindings.append(outcomes.map { $0.outputJSON.map(Self.storableJSON) ?? "" })
         bindings.append(outcomes.map { $0.errorMessage?.sanitizedForDatabase ?? "" })
         bindings.append(outcomes.map(\.completedAt))
         // duration_ms is the seed's integer column: a call longer than 24 days is clamped.
         bindings.append(outcomes.map { min($0.durationMilliseconds, Int(Int32.max)) })
-        bindings.append(outcomes.map { Int32(clamping: $0.attempt) })
+        bindings.append(outcomes.map(\.leaseToken))
         return bindings
     }
 
     func decodeRow(_ row: PostgresRow) throws -> Int32 {
         let (count, _) = try row.decode((Int32, Bool?).self)
         return count
+    }
+
+    /// A result's JSON as jsonb accepts it: the escape `\\u0000` (valid JSON, refused by
+    /// PostgreSQL) becomes `\\ufffd`, so a tool's success is not lost over one character.
+    /// A quick scan for `\\u0000`, whatever backslashes stand before it.
+    static func mayContainNULEscape(_ json: String) -> Bool {
+        var json = json
+        return json.withUTF8 { bytes in
+            var index = 0
+            while index + 5 < bytes.count {
+                if bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u"), bytes[index + 2] == 0x30,
+                    bytes[index + 3] == 0x30, bytes[index + 4] == 0x30, bytes[index + 5] == 0x30
+                {
+                    return true
+                }
+                index += 1
+            }
+            return false
+        }
+    }
+
+    static func storableJSON(_ json: String) -> String {
+        guard Self.mayContainNULEscape(json) else { return json }
+        var bytes = Array(json.utf8)
+        var index = 0
+        var backslashes = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\\") {
+                backslashes += 1
+            } else {
+                // An escape starts at an odd backslash: `\\\\u0000` is a backslash and text.
+                if byte == UInt8(ascii: "u"), backslashes % 2 == 1, index + 4 < bytes.count,
+                    bytes[(index + 1)...(index + 4)].elementsEqual("0000".utf8)
+                {
+                    bytes.replaceSubrange((index + 1)...(index + 4), with: "fffd".utf8)
+                }
+                backslashes = 0
+            }
+            index += 1
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }
 
@@ -157,12 +206,13 @@ private let handBackReleased = """
 struct ReleaseExecutionsStatement: PostgresPreparedStatement {
     static let sql = """
         WITH handback AS (
-            SELECT * FROM unnest($2::uuid[], $3::int4[], $4::bool[]) AS h(id, attempt, counts)
+            SELECT * FROM unnest($2::uuid[], $3::uuid[], $4::bool[]) AS h(id, lease, counts)
         ), released AS (
             UPDATE mcp_execution_queue q
-            SET lease_owner = NULL, lease_expires_at = NULL, attempt = q.attempt - CASE WHEN h.counts THEN 0 ELSE 1 END
+            SET lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
+                attempt = q.attempt - CASE WHEN h.counts THEN 0 ELSE 1 END
             FROM handback h
-            WHERE q.execution_id = h.id AND q.lease_owner = $1 AND q.attempt = h.attempt
+            WHERE q.execution_id = h.id AND q.lease_owner = $1 AND q.lease_token = h.lease
             RETURNING q.execution_id
         )
         """ + handBackReleased
@@ -175,7 +225,7 @@ struct ReleaseExecutionsStatement: PostgresPreparedStatement {
         var bindings = PostgresBindings(capacity: 4)
         bindings.append(owner)
         bindings.append(releases.map(\.id))
-        bindings.append(releases.map { Int32(clamping: $0.attempt) })
+        bindings.append(releases.map(\.leaseToken))
         bindings.append(releases.map(\.countsAsAttempt))
         return bindings
     }
@@ -186,28 +236,63 @@ struct ReleaseExecutionsStatement: PostgresPreparedStatement {
 }
 
 /// The heartbeat: extends the leases of the executions `owner` is running. Only those: a lease
-/// of this owner that the worker does not know of (a claim whose answer was lost with the
+/// of this owner that the worker does not hold (a claim whose answer was lost with the
 /// connection) must expire, so that recovery takes it over.
 struct RenewLeasesStatement: PostgresPreparedStatement {
     static let sql = """
         UPDATE mcp_execution_queue SET lease_expires_at = now() + make_interval(secs => $2)
-        WHERE lease_owner = $1 AND execution_id = ANY($3::uuid[])
+        WHERE execution_id = ANY($3::uuid[]) AND lease_owner = $1 AND lease_token = ANY($4::uuid[])
         """
     typealias Row = ()
 
     var owner: String
     var leaseSeconds: Double
-    var executions: [UUID]
+    var leases: [HeldLease]
 
     func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 3)
+        var bindings = PostgresBindings(capacity: 4)
         bindings.append(owner)
         bindings.append(leaseSeconds)
-        bindings.append(executions)
+        bindings.append(leases.map(\.execution))
+        bindings.append(leases.map(\.token))
         return bindings
     }
 
     func decodeRow(_ row: PostgresRow) throws {}
+}
+
+/// After a claim whose answer was lost: hands back the leases this owner has but does not hold
+/// (it never saw those executions, so it never started them), giving their attempt back.
+struct ReleaseUnheldLeasesStatement: PostgresPreparedStatement {
+    static let sql = """
+        WITH released AS (
+            UPDATE mcp_execution_queue
+            SET lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, attempt = attempt - 1
+            WHERE lease_owner = $1 AND lease_token <> ALL($2::uuid[])
+            RETURNING execution_id
+        )
+        """ + handBackReleased
+    typealias Row = Int32
+
+    var owner: String
+    var heldLeases: [UUID]
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 2)
+        bindings.append(owner)
+        bindings.append(heldLeases)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Int32 {
+        try row.decode((Int32, Bool?).self).0
+    }
+}
+
+/// A claim this worker holds: the execution and the claim's lease token.
+struct HeldLease: Sendable, Hashable {
+    var execution: UUID
+    var token: UUID
 }
 
 /// Crash recovery, at most once for what is not idempotent: an execution whose worker stopped
@@ -222,10 +307,15 @@ struct RenewLeasesStatement: PostgresPreparedStatement {
 /// Returns the executions handed back and those ended.
 struct RecoverExpiredLeasesStatement: PostgresPreparedStatement {
     static let lostMessage = "the worker was lost during the call"
+    /// The most executions taken over in one statement: their ids fit in one notification
+    /// (8000 bytes). A full batch means: run it again.
+    static let batchLimit = 100
     static let sql = """
         WITH expired AS (
             SELECT execution_id, attempt FROM mcp_execution_queue
-            WHERE lease_owner IS NOT NULL AND lease_expires_at < now()
+            WHERE lease_owner IS NOT NULL AND lease_expires_at < now() AND (lease_token IS NULL OR lease_token <> ALL($2::uuid[]))
+            ORDER BY lease_expires_at
+            LIMIT \(batchLimit)
             FOR UPDATE SKIP LOCKED
         ), judged AS (
             SELECT x.execution_id, x.attempt, e.tool_id, e.started_at,
@@ -239,7 +329,7 @@ struct RecoverExpiredLeasesStatement: PostgresPreparedStatement {
             JOIN mcp_tool_executions e ON e.id = x.execution_id
             JOIN mcp_tools t ON t.id = e.tool_id
         ), released AS (
-            UPDATE mcp_execution_queue q SET lease_owner = NULL, lease_expires_at = NULL, last_error = '\(lostMessage)'
+            UPDATE mcp_execution_queue q SET lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, last_error = '\(lostMessage)'
             FROM judged j WHERE q.execution_id = j.execution_id AND j.final_error IS NULL
             RETURNING q.execution_id, q.attempt
         ), history AS (
@@ -278,10 +368,14 @@ struct RecoverExpiredLeasesStatement: PostgresPreparedStatement {
 
     /// The daemon's `retry_max_attempts`, for tools without their own `max_attempts`.
     var defaultMaxAttempts: Int
+    /// The lease tokens of the executions this worker runs: never taken over from itself (its
+    /// heartbeat may simply not have caught up after an outage).
+    var heldLeases: [UUID]
 
     func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 1)
+        var bindings = PostgresBindings(capacity: 2)
         bindings.append(Int32(clamping: defaultMaxAttempts))
+        bindings.append(heldLeases)
         return bindings
     }
 
@@ -297,14 +391,14 @@ struct RecoverExpiredLeasesStatement: PostgresPreparedStatement {
 struct RetryExecutionsStatement: PostgresPreparedStatement {
     static let sql = """
         WITH retry AS (
-            SELECT * FROM unnest($2::uuid[], $3::float8[], $4::text[], $5::bool[], $6::int4[]) AS r(id, delay_seconds, error, counts, attempt)
+            SELECT * FROM unnest($2::uuid[], $3::float8[], $4::text[], $5::bool[], $6::uuid[]) AS r(id, delay_seconds, error, counts, lease)
         ), requeued AS (
             UPDATE mcp_execution_queue q
-            SET lease_owner = NULL, lease_expires_at = NULL, last_error = r.error,
+            SET lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, last_error = r.error,
                 available_at = now() + make_interval(secs => r.delay_seconds),
                 attempt = q.attempt - CASE WHEN r.counts THEN 0 ELSE 1 END
             FROM retry r
-            WHERE q.execution_id = r.id AND q.lease_owner = $1 AND q.attempt = r.attempt
+            WHERE q.execution_id = r.id AND q.lease_owner = $1 AND q.lease_token = r.lease
             RETURNING q.execution_id, q.attempt, r.error, r.counts
         ), history AS (
             INSERT INTO mcp_execution_attempts (execution_id, attempt, error_message)
@@ -326,7 +420,7 @@ struct RetryExecutionsStatement: PostgresPreparedStatement {
         bindings.append(retries.map { Backoff.milliseconds($0.after) / 1000 })
         bindings.append(retries.map(\.error.sanitizedForDatabase))
         bindings.append(retries.map(\.countsAsAttempt))
-        bindings.append(retries.map { Int32(clamping: $0.attempt) })
+        bindings.append(retries.map(\.leaseToken))
         return bindings
     }
 

@@ -17,14 +17,14 @@ struct QueueStore: Sendable {
         return claimed
     }
 
-    /// Writes outcomes; returns how many were written (the rest were fenced off: their lease
-    /// was taken over by another attempt).
+    /// Writes outcomes; returns how many were written, and those to write again later (see
+    /// ``confining(_:_:refused:)``); the rest were fenced off: their lease was taken over.
     ///
     /// Whatever PostgreSQL refuses for one execution stays with that execution: its outcome is
     /// written as an `error` saying why (a result that is not valid jsonb, for example).
     /// Connection failures are thrown for the caller to retry.
     @discardableResult
-    func complete(_ outcomes: [ExecutionOutcome]) async throws -> Int {
+    func complete(_ outcomes: [ExecutionOutcome]) async throws -> (written: Int, later: [ExecutionOutcome]) {
         try await confining(outcomes, write) { outcome, error in
             logger.error("the database refused an outcome; storing it as an error", metadata: [
                 "execution": "\(outcome.id)", "error": "\(Self.reason(error))",
@@ -54,23 +54,24 @@ struct QueueStore: Sendable {
         return Int(written)
     }
 
-    /// Schedules retries. One the database refuses ends its execution as an `error` instead.
-    func retry(_ retries: [RetryRequest]) async throws {
-        _ = try await confining(retries, { batch in
+    /// Schedules retries; returns those to schedule again later. One the database refuses ends
+    /// its execution as an `error` instead.
+    func retry(_ retries: [RetryRequest]) async throws -> [RetryRequest] {
+        try await confining(retries, { batch in
             for try await _ in try await database.execute(RetryExecutionsStatement(owner: workerID, retries: batch), logger: logger) {}
             return batch.count
         }) { retry, error in
             try await complete([ExecutionOutcome(
-                id: retry.id, attempt: retry.attempt, status: .error, outputJSON: nil,
+                id: retry.id, leaseToken: retry.leaseToken, status: .error, outputJSON: nil,
                 errorMessage: "\(retry.error); the retry could not be scheduled: \(Self.reason(error))",
-                completedAt: Date(), durationMilliseconds: 0)])
-        }
+                completedAt: Date(), durationMilliseconds: 0)]).written
+        }.later
     }
 
-    /// Hands executions back to the queue. One the database refuses keeps its lease, which
-    /// expires: recovery then takes it over.
-    func release(_ releases: [ReleaseRequest]) async throws {
-        _ = try await confining(releases, { batch in
+    /// Hands executions back to the queue; returns those to hand back again later. One the
+    /// database refuses keeps its lease, which expires: recovery then takes it over.
+    func release(_ releases: [ReleaseRequest]) async throws -> [ReleaseRequest] {
+        try await confining(releases, { batch in
             for try await _ in try await database.execute(ReleaseExecutionsStatement(owner: workerID, releases: batch), logger: logger) {}
             return batch.count
         }) { release, error in
@@ -78,46 +79,66 @@ struct QueueStore: Sendable {
                 "execution": "\(release.id)", "error": "\(Self.reason(error))",
             ])
             return 0
-        }
+        }.later
     }
 
     /// Writes `items` in one statement. When PostgreSQL refuses it, the batch is split in halves
     /// until each refused item stands alone, and `refused` decides what becomes of that one, so
-    /// one bad item never holds up the others. A lost connection, a timeout or a lock conflict
-    /// on a single item is thrown, for the caller to retry.
+    /// one bad item never holds up the others. A single item that meets a passing server error
+    /// (a lock a backend holds, a statement timeout) is returned in `later`, for the caller to
+    /// write again after a while while the others go on. A lost connection is thrown.
     private func confining<Item>(
         _ items: [Item], _ write: ([Item]) async throws -> Int, refused: (Item, PSQLError) async throws -> Int
-    ) async throws -> Int {
-        guard !items.isEmpty else { return 0 }
+    ) async throws -> (written: Int, later: [Item]) {
+        guard !items.isEmpty else { return (0, []) }
         do {
-            return try await write(items)
-        } catch let error as PSQLError where Self.isRefusal(error) || (Self.isServerError(error) && items.count > 1) {
+            return (try await write(items), [])
+        } catch let error as PSQLError where Self.isServerError(error) {
             guard items.count == 1 else {
                 let half = items.count / 2
                 let first = try await confining(Array(items[..<half]), write, refused: refused)
                 let second = try await confining(Array(items[half...]), write, refused: refused)
-                return first + second
+                return (first.written + second.written, first.later + second.later)
             }
-            return try await refused(items[0], error)
+            guard Self.isRefusal(error) else {
+                logger.warning("the database could not take a write now; trying it again shortly", metadata: ["error": "\(Self.reason(error))"])
+                return (0, items)
+            }
+            return (try await refused(items[0], error), [])
         }
     }
 
     /// Extends the leases of the executions this worker runs.
-    func renewLeases(_ lease: Duration, of executions: [UUID]) async throws {
-        guard !executions.isEmpty else { return }
+    func renewLeases(_ lease: Duration, of held: [HeldLease]) async throws {
+        guard !held.isEmpty else { return }
         for try await _ in try await database.execute(
-            RenewLeasesStatement(owner: workerID, leaseSeconds: Backoff.milliseconds(lease) / 1000, executions: executions), logger: logger) {}
+            RenewLeasesStatement(owner: workerID, leaseSeconds: Backoff.milliseconds(lease) / 1000, leases: held), logger: logger) {}
+    }
+
+    /// Hands back leases this worker has in the database but does not hold (after a claim whose
+    /// answer was lost); returns how many.
+    func releaseUnheldLeases(holding held: [HeldLease]) async throws -> Int {
+        var count: Int32 = 0
+        for try await row in try await database.execute(
+            ReleaseUnheldLeasesStatement(owner: workerID, heldLeases: held.map(\.token)), logger: logger) { count = row }
+        return Int(count)
     }
 
     /// Takes over executions whose worker was lost (see ``RecoverExpiredLeasesStatement``).
-    func recoverExpiredLeases(defaultMaxAttempts: Int) async throws -> (handedBack: Int, ended: Int) {
-        var result = (handedBack: 0, ended: 0)
-        for try await row in try await database.execute(
-            RecoverExpiredLeasesStatement(defaultMaxAttempts: defaultMaxAttempts), logger: logger)
-        {
-            result = row
+    /// Runs in batches until a batch is not full.
+    func recoverExpiredLeases(defaultMaxAttempts: Int, holding held: [HeldLease]) async throws -> (handedBack: Int, ended: Int) {
+        var total = (handedBack: 0, ended: 0)
+        while true {
+            var batch = (handedBack: 0, ended: 0)
+            for try await row in try await database.execute(
+                RecoverExpiredLeasesStatement(defaultMaxAttempts: defaultMaxAttempts, heldLeases: held.map(\.token)), logger: logger)
+            {
+                batch = row
+            }
+            total.handedBack += batch.handedBack
+            total.ended += batch.ended
+            if batch.handedBack + batch.ended < RecoverExpiredLeasesStatement.batchLimit { return total }
         }
-        return result
     }
 
     /// Whether PostgreSQL answered with an error (the statement reached it), rather than the
@@ -127,11 +148,13 @@ struct QueueStore: Sendable {
     }
 
     /// Whether PostgreSQL refused the statement for what it carries, so sending it again cannot
-    /// help: any server error but those of load, locks, timeouts and shutdown.
+    /// help.
     static func isRefusal(_ error: PSQLError) -> Bool {
+        // Data exceptions (22: invalid JSON, text, numbers), integrity (23) and program limits
+        // (54: too large). Everything else (a lock, a timeout, a failover's read-only standby,
+        // a replanned statement) may pass on another try.
         guard let state = error.serverInfo?[.sqlState] else { return false }
-        let transient = ["57014", "55P03", "40001", "40P01"]
-        return !transient.contains(state) && !["08", "53", "57", "58"].contains(String(state.prefix(2)))
+        return ["22", "23", "54"].contains(String(state.prefix(2)))
     }
 
     /// The database's own words for a refusal (never the statement's data).

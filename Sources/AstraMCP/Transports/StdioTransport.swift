@@ -109,12 +109,17 @@ struct StdioTransport: Sendable {
                         return
                     }
                 }
-                // The connection was closed on our side (the server stopped answering): stop the child.
-                ended.signal()
+
             }
             group.addTask { await connection.runTimeoutSweeper() }
             group.addTask {
                 await stop.wait()
+                ended.signal()
+            }
+            group.addTask {
+                // Closed on our side (hung, or its health check failed), even while the writer
+                // is stuck on a full pipe: stop the child.
+                await connection.closed.wait()
                 ended.signal()
             }
 
