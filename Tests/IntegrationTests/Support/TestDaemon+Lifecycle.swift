@@ -6,8 +6,8 @@ import PostgresNIO
 /// Steps of the server-lifecycle tests: server row reads and waits.
 extension TestDaemon {
     /// Registers a flaky server run from `state`, and syncs its tools unless told not to.
-    func registerFlakyServer(_ name: String = "flaky", state: FlakyServer, sync: Bool = true) async throws -> ServerDescriptor {
-        let server = try await registerServer(name, command: "python3", args: state.args)
+    func registerFlakyServer(_ name: String = "flaky", state: FlakyServer, sync: Bool = true, healthChecks: Bool = true) async throws -> ServerDescriptor {
+        let server = try await registerServer(name, command: "python3", args: state.args, healthChecks: healthChecks)
         if sync { try await self.sync(server) }
         return server
     }

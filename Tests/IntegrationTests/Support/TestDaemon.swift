@@ -50,13 +50,20 @@ struct TestDaemon: Sendable {
     // MARK: Servers and tools
 
     /// Inserts a stdio server for the test's team (or `team`).
+    /// - Parameter healthChecks: false: its first health check is a day away, so no check
+    ///   starts it behind the test's back.
     func registerServer(
         _ name: String, command: String, args: [String] = [], env: [String: String] = [:], extraConfig: [String: any Sendable] = [:],
-        team: UUID? = nil
+        team: UUID? = nil, healthChecks: Bool = true
     ) async throws -> ServerDescriptor {
         let config = try Self.serverConfig(command: command, args: args, env: env, extra: extraConfig)
+        let firstCheckIn = healthChecks ? 0 : 86_400
         let rows = try await database.query(
-            "INSERT INTO mcp_servers (team_id, name, server_type, config) VALUES (\(team ?? self.team), \(name), 'stdio', \(config)::jsonb) RETURNING id, config::text",
+            """
+            INSERT INTO mcp_servers (team_id, name, server_type, config, next_health_check_at)
+            VALUES (\(team ?? self.team), \(name), 'stdio', \(config)::jsonb, now() + make_interval(secs => \(firstCheckIn)))
+            RETURNING id, config::text
+            """,
             logger: logger
         ).collect()
         let (id, stored) = try rows[0].decode((UUID, String).self)
