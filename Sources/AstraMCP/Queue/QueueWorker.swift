@@ -31,6 +31,9 @@ public final class QueueWorker: Service, Sendable {
         public var pollInterval: Duration = .seconds(5)
         public var leaseDuration: Duration = .seconds(30)
         public var shutdownGrace: Duration = .seconds(30)
+        /// PostgreSQL's `statement_timeout` for the daemon: an answer that takes much longer is
+        /// given up on (the statement is repeated).
+        public var statementTimeout: Duration = .seconds(30)
         public var maxInFlightPerServer: Int = 32
         public var circuitBreaker = DaemonConfiguration.CircuitBreakerOptions()
         public var retry = DaemonConfiguration.RetryOptions()
@@ -47,6 +50,7 @@ public final class QueueWorker: Service, Sendable {
             pollInterval = daemon.pollInterval
             leaseDuration = daemon.leaseDuration
             shutdownGrace = daemon.shutdownGrace
+            statementTimeout = daemon.statementTimeout
             maxInFlightPerServer = daemon.maxInFlightPerServer
             circuitBreaker = daemon.circuitBreaker
             retry = daemon.retry
@@ -108,7 +112,8 @@ public final class QueueWorker: Service, Sendable {
         self.configuration = configuration
         let instanceID = "\(configuration.workerID)/\(UUID().uuidString.prefix(8).lowercased())"
         self.instanceID = instanceID
-        self.store = QueueStore(database: database, workerID: instanceID, logger: logger)
+        self.store = QueueStore(
+            database: database, workerID: instanceID, logger: logger, answerTimeout: configuration.statementTimeout + .seconds(15))
         self.pool = pool
         let (changes, changesContinuation) = AsyncStream<(ServerDescriptor, CircuitBreakers.Breaker.Transition)>.makeStream()
         self.circuitChanges = changes
@@ -158,7 +163,8 @@ public final class QueueWorker: Service, Sendable {
             }
 
             // Draining: in-flight calls get the grace period; then their sessions are closed,
-            // which fails the calls, and they are handed back to the queue.
+            // which fails the calls: those that may have reached a tool that is not idempotent
+            // end `error`, the others are handed back to the queue (see ExecutionRunner).
             logger.info("draining", metadata: ["in_flight": "\(gate.inFlight)"])
             if gate.inFlight == 0 { drained.signal() }
             if !(await drained.wait(timeout: configuration.shutdownGrace)) {

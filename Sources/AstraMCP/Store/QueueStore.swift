@@ -7,14 +7,25 @@ struct QueueStore: Sendable {
     let database: PostgresClient
     let workerID: String
     let logger: Logger
+    /// How long to wait for a statement's answer before giving up on it (it is then repeated;
+    /// every write is fenced). Beyond `statement_timeout`, so only a hung request meets it.
+    var answerTimeout: Duration = .seconds(45)
+
+    /// Runs one statement and collects its rows, waiting at most ``answerTimeout``.
+    private func rows<Statement: PostgresPreparedStatement & Sendable>(_ statement: Statement) async throws -> [Statement.Row]
+    where Statement.Row: Sendable {
+        let (database, logger) = (self.database, self.logger)
+        return try await abandoning(after: answerTimeout) {
+            var rows: [Statement.Row] = []
+            for try await row in try await database.execute(statement, logger: logger) { rows.append(row) }
+            return rows
+        }
+    }
 
     func claim(limit: Int, lease: Duration, excludingServers saturated: [UUID]) async throws -> [ClaimedExecution] {
         let statement = ClaimExecutionsStatement(
             owner: workerID, limit: limit, leaseSeconds: Backoff.milliseconds(lease) / 1000, saturatedServers: saturated)
-        var claimed: [ClaimedExecution] = []
-        claimed.reserveCapacity(limit)
-        for try await row in try await database.execute(statement, logger: logger) { claimed.append(row) }
-        return claimed
+        return try await rows(statement)
     }
 
     /// Writes outcomes; returns how many were written, and those to write again later (see
@@ -47,18 +58,14 @@ struct QueueStore: Sendable {
     }
 
     private func write(_ outcomes: [ExecutionOutcome]) async throws -> Int {
-        var written: Int32 = 0
-        for try await count in try await database.execute(CompleteExecutionsStatement(owner: workerID, outcomes: outcomes), logger: logger) {
-            written = count
-        }
-        return Int(written)
+        Int(try await rows(CompleteExecutionsStatement(owner: workerID, outcomes: outcomes)).last ?? 0)
     }
 
     /// Schedules retries; returns those to schedule again later. One the database refuses ends
     /// its execution as an `error` instead.
     func retry(_ retries: [RetryRequest]) async throws -> [RetryRequest] {
         try await confining(retries, { batch in
-            for try await _ in try await database.execute(RetryExecutionsStatement(owner: workerID, retries: batch), logger: logger) {}
+            _ = try await rows(RetryExecutionsStatement(owner: workerID, retries: batch))
             return batch.count
         }) { retry, error in
             try await complete([ExecutionOutcome(
@@ -72,7 +79,7 @@ struct QueueStore: Sendable {
     /// database refuses keeps its lease, which expires: recovery then takes it over.
     func release(_ releases: [ReleaseRequest]) async throws -> [ReleaseRequest] {
         try await confining(releases, { batch in
-            for try await _ in try await database.execute(ReleaseExecutionsStatement(owner: workerID, releases: batch), logger: logger) {}
+            _ = try await rows(ReleaseExecutionsStatement(owner: workerID, releases: batch))
             return batch.count
         }) { release, error in
             logger.error("the database refused a hand-back; the lease will expire instead", metadata: [
@@ -111,17 +118,13 @@ struct QueueStore: Sendable {
     /// Extends the leases of the executions this worker runs.
     func renewLeases(_ lease: Duration, of held: [HeldLease]) async throws {
         guard !held.isEmpty else { return }
-        for try await _ in try await database.execute(
-            RenewLeasesStatement(owner: workerID, leaseSeconds: Backoff.milliseconds(lease) / 1000, leases: held), logger: logger) {}
+        _ = try await rows(RenewLeasesStatement(owner: workerID, leaseSeconds: Backoff.milliseconds(lease) / 1000, leases: held))
     }
 
     /// Hands back leases this worker has in the database but does not hold (after a claim whose
     /// answer was lost); returns how many.
     func releaseUnheldLeases(holding held: [HeldLease]) async throws -> Int {
-        var count: Int32 = 0
-        for try await row in try await database.execute(
-            ReleaseUnheldLeasesStatement(owner: workerID, heldLeases: held.map(\.token)), logger: logger) { count = row }
-        return Int(count)
+        Int(try await rows(ReleaseUnheldLeasesStatement(owner: workerID, heldLeases: held.map(\.token))).last ?? 0)
     }
 
     /// Takes over executions whose worker was lost (see ``RecoverExpiredLeasesStatement``).
@@ -129,12 +132,8 @@ struct QueueStore: Sendable {
     func recoverExpiredLeases(defaultMaxAttempts: Int, holding held: [HeldLease]) async throws -> (handedBack: Int, ended: Int) {
         var total = (handedBack: 0, ended: 0)
         while true {
-            var batch = (handedBack: 0, ended: 0)
-            for try await row in try await database.execute(
-                RecoverExpiredLeasesStatement(defaultMaxAttempts: defaultMaxAttempts, heldLeases: held.map(\.token)), logger: logger)
-            {
-                batch = row
-            }
+            let batch = try await rows(
+                RecoverExpiredLeasesStatement(defaultMaxAttempts: defaultMaxAttempts, heldLeases: held.map(\.token))).last ?? (0, 0)
             total.handedBack += batch.handedBack
             total.ended += batch.ended
             if batch.handedBack + batch.ended < RecoverExpiredLeasesStatement.batchLimit { return total }
