@@ -83,7 +83,9 @@ def append(name, line):
 
 
 def write_atomically(name, text):
-    tmp = path(name + ".tmp")
+    # A temporary file of this process's own: several processes (one per daemon) may share
+    # the state directory, and one's os.replace must not take the other's file away.
+    tmp = path("%s.tmp.%d" % (name, os.getpid()))
     with open(tmp, "w") as f:
         f.write(text)
     os.replace(tmp, path(name))
