@@ -8,7 +8,7 @@ import Testing
 struct HTTPTransportTests {
     struct Transport: HTTPTransport {
         var endpoint = HTTPEndpoint(
-            config: HTTPServerConfig(url: "http://127.0.0.1:1/mcp"), serverName: "remote", client: .shared,
+            config: HTTPServerConfig(url: "http://127.0.0.1:1/mcp"), serverName: "remote", client: .shared, singleUseClient: .shared,
             logger: Logger(label: "test"), maxMessageBytes: 1 << 20, secrets: ["s3cret"])
     }
 

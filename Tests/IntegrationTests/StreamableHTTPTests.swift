@@ -127,16 +127,19 @@ struct StreamableHTTPStreamTests {
         }
     }
 
-    @Test("a server that closes every kept-alive connection as soon as a response is done: no call fails, none is retried")
-    func serverClosesIdleConnections() async throws {
+    @Test(
+        "a server that closes every kept-alive connection as soon as a response is done: no call fails, none is retried",
+        arguments: [false, true])
+    func serverClosesIdleConnections(idempotent: Bool) async throws {
         try await PythonHTTPServer.with(mode: .streamableJSON, extraArguments: ["--keep-alive", "0"]) { http in
             try await TestDatabase.with { db in
                 try await TestDaemon.with(db, configure: { $0.retry.maxAttempts = 1 }) { daemon in
                     let server = try await daemon.registerHTTPServer("impatient", url: http.url)
                     try await daemon.sync(server)
-                    // Not idempotent as far as the daemon knows: only a request that provably
-                    // never left may be sent again.
-                    try await daemon.execute("UPDATE mcp_tools SET is_idempotent = false WHERE server_id = '\(server.id)'")
+                    // Not idempotent: each call gets a connection of its own. Idempotent: calls
+                    // reuse connections, and one that meets a dead connection is sent again by
+                    // the transport, not by a retry.
+                    try await daemon.execute("UPDATE mcp_tools SET is_idempotent = \(idempotent) WHERE server_id = '\(server.id)'")
                     for n in 0..<40 {
                         let row = try await daemon.run("add", on: server, arguments: #"{"a": \#(n), "b": 1}"#)
                         #expect(row.status == "success", "call \(n): \(row.errorMessage ?? "")")

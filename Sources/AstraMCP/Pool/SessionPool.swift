@@ -123,6 +123,8 @@ public final class SessionPool: Service, Sendable {
     /// One HTTP client for every remote server: connections are kept alive and reused.
     /// Redirects are not followed (one to another origin would carry the session elsewhere).
     let httpClient: HTTPClient
+    /// For requests the server must not get twice (see ``HTTPTransport/send(_:body:repeatable:)``).
+    let singleUseHTTPClient: HTTPClient
     private let state = Mutex(State())
     private let startRequests: AsyncStream<StartRequest>
     private let startRequestsContinuation: AsyncStream<StartRequest>.Continuation
@@ -152,6 +154,9 @@ public final class SessionPool: Service, Sendable {
         // A refused connection fails at once; retries are the retry policy's to decide.
         httpConfiguration.connectionPool.retryConnectionEstablishment = false
         self.httpClient = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: httpConfiguration, backgroundActivityLogger: logger)
+        httpConfiguration.maximumUsesPerConnection = 1
+        self.singleUseHTTPClient = HTTPClient(
+            eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: httpConfiguration, backgroundActivityLogger: logger)
         (startRequests, startRequestsContinuation) = AsyncStream.makeStream()
     }
 
@@ -174,6 +179,7 @@ public final class SessionPool: Service, Sendable {
             group.cancelAll()
         }
         try? await httpClient.shutdown()
+        try? await singleUseHTTPClient.shutdown()
     }
 
     /// Stops every session of one server (its row changed, it was deactivated or deleted); the
@@ -504,7 +510,7 @@ public final class SessionPool: Service, Sendable {
                     }
                 }
                 let endpoint = HTTPEndpoint(
-                    config: config, serverName: server.name, client: httpClient, logger: logger,
+                    config: config, serverName: server.name, client: httpClient, singleUseClient: singleUseHTTPClient, logger: logger,
                     maxMessageBytes: configuration.maxMessageBytes, credentialHeaders: headers, secrets: secrets,
                     readTimeout: TimeAmount(configuration.httpReadTimeout))
                 if case .legacySSE = request.config {

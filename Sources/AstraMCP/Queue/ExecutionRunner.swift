@@ -55,7 +55,8 @@ struct ExecutionRunner: Sendable {
                 name: execution.toolName,
                 argumentsJSON: execution.argumentsJSON,
                 progressToken: execution.id.uuidString.lowercased(),
-                timeout: .seconds(execution.timeoutSeconds))
+                timeout: .seconds(execution.timeoutSeconds),
+                repeatable: execution.idempotent)
             breakers.recordSuccess(server)
             settled = true
             if result.isError { return finish(.error, output: result.resultJSON, error: result.errorText) }

@@ -29,6 +29,9 @@ public final class MCPConnection: Sendable {
         /// The number of outbound chunks the transport had taken when this request's bytes
         /// were buffered: the request left the daemon only once `chunksTaken` is past it.
         var chunk: Int
+        /// Whether sending it twice is harmless: false for a call to a tool that is not
+        /// idempotent, which the transport then never sends on a connection it may find dead.
+        var repeatable: Bool
     }
 
     private struct State {
@@ -86,8 +89,11 @@ public final class MCPConnection: Sendable {
     ///   - params: The `params` object as JSON text, inserted verbatim; nil for none.
     ///   - timeout: How long to wait; on expiry the request fails with ``MCPSessionError/Code/timeout``
     ///     and the server is sent `notifications/cancelled`.
+    ///   - repeatable: Whether the server may harmlessly get it twice. A transport sends a request
+    ///     that is not only where no earlier use of the connection can have left it dead, and
+    ///     sends it again only if it provably never left.
     /// - Returns: The response; a JSON-RPC error reply is thrown as ``MCPSessionError/Code/remoteError``.
-    public func request(_ method: String, params: String?, timeout: Duration?) async throws -> MCPResponse {
+    public func request(_ method: String, params: String?, timeout: Duration?, repeatable: Bool = true) async throws -> MCPResponse {
         let id = state.withLock { state in
             defer { state.nextID += 1 }
             return state.nextID
@@ -104,7 +110,7 @@ public final class MCPConnection: Sendable {
                 var wakeSweeper = false
                 let closed: MCPSessionError? = state.withLock { state in
                     if let reason = state.closedReason { return reason }
-                    state.pending[id] = Pending(continuation: continuation, deadline: deadline, method: method, chunk: state.chunksTaken)
+                    state.pending[id] = Pending(continuation: continuation, deadline: deadline, method: method, chunk: state.chunksTaken, repeatable: repeatable)
                     if let deadline, state.plannedSweep.map({ deadline < $0 }) ?? true {
                         state.plannedSweep = deadline
                         wakeSweeper = true
@@ -165,6 +171,10 @@ public final class MCPConnection: Sendable {
 
     /// Whether request `id` still waits for its reply.
     func isAwaiting(id: Int) -> Bool { state.withLock { $0.pending[id] != nil } }
+
+    /// Whether the server may harmlessly get request `id` twice (see ``request(_:params:timeout:repeatable:)``);
+    /// true for a request no longer pending, whose answer nobody awaits.
+    func isRepeatable(id: Int) -> Bool { state.withLock { $0.pending[id]?.repeatable ?? true } }
 
     /// Whether the connection has ended.
     public var isClosed: Bool { state.withLock { $0.closedReason != nil } }

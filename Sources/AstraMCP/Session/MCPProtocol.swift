@@ -77,16 +77,18 @@ extension MCPConnection {
     ///   - argumentsJSON: The arguments object as JSON text; sent verbatim.
     ///   - progressToken: A token under which the server may report progress.
     ///   - timeout: The deadline for the reply.
+    ///   - repeatable: Whether the tool is idempotent, so that the call may reach it twice.
     public func callTool(
         name: String,
         argumentsJSON: String,
         progressToken: String?,
-        timeout: Duration
+        timeout: Duration,
+        repeatable: Bool = true
     ) async throws -> ToolCallResult {
         var params = "{\"name\":" + JSONScanner.quote(name) + ",\"arguments\":" + argumentsJSON
         if let progressToken { params += ",\"_meta\":{\"progressToken\":" + JSONScanner.quote(progressToken) + "}" }
         params += "}"
-        let response = try await request("tools/call", params: params, timeout: timeout)
+        let response = try await request("tools/call", params: params, timeout: timeout, repeatable: repeatable)
         return try response.withResult { scanner, range -> ToolCallResult in
             guard scanner.firstByte(of: range) == UInt8(ascii: "{") else {
                 throw MCPSessionError(.protocolError, "tools/call result is not an object")

@@ -9,6 +9,10 @@ struct HTTPEndpoint: Sendable {
     var config: HTTPServerConfig
     var serverName: String
     var client: HTTPClient
+    /// A client that opens a connection for every request and never reuses one: for a request
+    /// the server must not get twice, so that it never meets a kept-alive connection the server
+    /// has just closed, where nobody can tell whether the server read it.
+    var singleUseClient: HTTPClient
     var logger: Logger
     var maxMessageBytes: Int
     /// Headers that present the server's credential, sent with every request.
@@ -19,7 +23,7 @@ struct HTTPEndpoint: Sendable {
     /// after it).
     var readTimeout: TimeAmount = .seconds(300)
     /// How many times a message is sent while each try meets a connection the server had
-    /// already closed (see ``HTTPTransport/send(_:body:)``).
+    /// already closed (see ``HTTPTransport/send(_:body:repeatable:)``).
     var maxSendsOnDeadConnections = 3
 }
 
@@ -107,25 +111,33 @@ extension HTTPTransport {
     }
 
     /// Executes `request` with `body` (never empty), streamed so that it is known whether the
-    /// client took it. A request that fails before then never left the daemon: when the cause is
-    /// a connection the server had already closed (a kept-alive one it timed out just as the
-    /// pool reused it), it is sent again, on another connection (the pool has dropped the dead
-    /// one, which never runs another request); any other such failure is thrown as
-    /// ``RequestNeverSent``, so the retry policy may try again even a tool that is not idempotent.
-    func send(_ request: HTTPClientRequest, body: [UInt8]) async throws -> HTTPClientResponse {
+    /// client took it.
+    ///
+    /// HTTP/1.1 has a race no client can see coming: a server may close a kept-alive connection
+    /// (its idle timeout) just as the pool reuses it, and the request then meets a dead
+    /// connection. Whether the server read it first cannot be told, so:
+    /// - a `repeatable` request that meets a dead connection before any answer is sent again, on
+    ///   another connection (the pool has dropped the dead one);
+    /// - one that is not goes on a connection of its own, opened for it: no server closes a
+    ///   connection for being idle before its first request, so the race cannot happen, and a
+    ///   connection that breaks under it may really have reached the server;
+    /// - either way, a request that fails before the client took its body never left the daemon
+    ///   and is thrown as ``RequestNeverSent``, so the retry policy may try it again.
+    func send(_ request: HTTPClientRequest, body: [UInt8], repeatable: Bool = true) async throws -> HTTPClientResponse {
         var request = request
         var sends = 1
         while true {
             let tracked = TrackedBody(body)
             request.body = .stream(tracked, length: .known(Int64(body.count)))
             do {
-                return try await client.execute(request, timeout: readTimeout, logger: logger)
+                return try await (repeatable ? client : endpoint.singleUseClient).execute(request, timeout: readTimeout, logger: logger)
             } catch {
-                guard !body.isEmpty, !tracked.wasTaken, !Task.isCancelled else { throw error }
-                guard Self.isDeadConnection(error), sends < endpoint.maxSendsOnDeadConnections else { throw RequestNeverSent(underlying: error) }
+                guard !body.isEmpty, !Task.isCancelled else { throw error }
+                let mayResend = Self.isDeadConnection(error) && (repeatable || !tracked.wasTaken) && sends < endpoint.maxSendsOnDeadConnections
+                guard mayResend else { throw tracked.wasTaken ? error : RequestNeverSent(underlying: error) }
                 logger.debug(
-                    "the server had closed the connection before the request left; sending it again",
-                    metadata: ["server": "\(serverName)", "error": "\(error)"])
+                    "the connection was dead before the server answered; sending the request again",
+                    metadata: ["server": "\(serverName)", "error": "\(error)", "body_taken": "\(tracked.wasTaken)"])
                 sends += 1
             }
         }

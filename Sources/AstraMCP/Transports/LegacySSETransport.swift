@@ -86,7 +86,7 @@ struct LegacySSETransport: HTTPTransport {
         for (name, value) in credentialHeaders { request.headers.add(name: name, value: value) }
         let requestID = Self.describe(body).id
         do {
-            let response = try await send(request, body: body)
+            let response = try await send(request, body: body, repeatable: requestID.map(connection.isRepeatable) ?? true)
             let excerpt = try await response.body.collect(upTo: 64 << 10)
             guard (200..<300).contains(response.status.code) else {
                 if let requestID { connection.failRequest(id: requestID, statusError(response, excerpt: String(buffer: excerpt))) }

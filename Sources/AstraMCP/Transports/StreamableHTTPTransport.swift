@@ -70,7 +70,8 @@ struct StreamableHTTPTransport: HTTPTransport {
         let isInitialize = method == "initialize"
         let sessionID = session.id
         do {
-            let response = try await send(request(session: session), body: body)
+            let repeatable = requestID.map(connection.isRepeatable) ?? true
+            let response = try await send(request(session: session), body: body, repeatable: repeatable)
             // The server names the session in its answer to initialize (later answers may echo
             // it, but one arriving late must not bring back an expired session).
             if isInitialize, let id = response.headers.first(name: "Mcp-Session-Id") {
@@ -219,7 +220,7 @@ struct StreamableHTTPTransport: HTTPTransport {
         }
     }
 
-    /// A POST, for ``send(_:body:)``; with `sessionID` nil, outside any session (a new initialize).
+    /// A POST, for ``send(_:body:repeatable:)``; with `sessionID` nil, outside any session (a new initialize).
     private func request(session: SessionState, sessionID: String?? = .none) -> HTTPClientRequest {
         var request = HTTPClientRequest(url: config.url)
         request.method = .POST
