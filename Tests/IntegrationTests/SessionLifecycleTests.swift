@@ -90,4 +90,24 @@ struct SessionLifecycleTests {
             }
         }
     }
+
+    @Test("a server's revision grows when its config or is_active changes, not with the daemon's own writes")
+    func revisionTrigger() async throws {
+        try await TestDatabase.with { db in
+            try await TestDaemon.with(db) { daemon in
+                let server = try await daemon.registerDemoServer("calc")
+                let revision: @Sendable () async throws -> Int64 = {
+                    try await daemon.database.query("SELECT revision FROM mcp_servers WHERE id = \(server.id)", logger: daemon.logger)
+                        .collect()[0].decode(Int64.self)
+                }
+                let first = try await revision()
+                try await daemon.execute("UPDATE mcp_servers SET is_healthy = false, circuit_state = 'open' WHERE id = '\(server.id)'")
+                #expect(try await revision() == first)
+                try await daemon.execute(#"UPDATE mcp_servers SET config = config || '{"sessions": 2}'::jsonb WHERE id = '\#(server.id)'"#)
+                #expect(try await revision() == first + 1)
+                try await daemon.execute("UPDATE mcp_servers SET revision = 0, is_active = false WHERE id = '\(server.id)'")
+                #expect(try await revision() == first + 2, "a writer cannot set it back")
+            }
+        }
+    }
 }

@@ -7,11 +7,15 @@
 /// The delay is drawn uniformly between half the bound and the bound, so a crowd of clients
 /// does not reconnect in step.
 enum Backoff {
-    static func delay(failedAttempt: Int, base: Duration = .milliseconds(100), cap: Duration = .seconds(5)) -> Duration {
+    /// - Parameter jitter: Where in the upper half of the bound the delay falls, from 0 (half
+    ///   the bound) to 1 (the bound); random unless given.
+    static func delay(
+        failedAttempt: Int, base: Duration = .milliseconds(100), cap: Duration = .seconds(5), jitter: Double = .random(in: 0...1)
+    ) -> Duration {
         let exponent = min(max(failedAttempt - 1, 0), 20)
         let bound = min(base * (1 << exponent), cap)
         let milliseconds = milliseconds(bound)
-        return .milliseconds(Int64(Double.random(in: (milliseconds / 2)...milliseconds)))
+        return .milliseconds(Int64(milliseconds / 2 + milliseconds / 2 * min(max(jitter, 0), 1)))
     }
 
     static func milliseconds(_ duration: Duration) -> Double {

@@ -9,13 +9,18 @@ public struct ServerDescriptor: Sendable, Equatable {
     public var isActive: Bool
     /// `mcp_servers.config` as JSON text.
     public var configJSON: String
+    /// `mcp_servers.revision`: higher for a row read after a change of its type, config, name or
+    /// `is_active`, so a stale copy can be told from the current one. 0 for a descriptor not
+    /// read from the database, which counts as current.
+    public var revision: Int64
 
-    public init(id: UUID, name: String, serverType: String, isActive: Bool, configJSON: String) {
+    public init(id: UUID, name: String, serverType: String, isActive: Bool, configJSON: String, revision: Int64 = 0) {
         self.id = id
         self.name = name
         self.serverType = serverType
         self.isActive = isActive
         self.configJSON = configJSON
+        self.revision = revision
     }
 }
 

@@ -37,7 +37,7 @@ struct ClaimDueHealthChecksStatement: DueServersClaim {
             ORDER BY next_health_check_at
             LIMIT $1
             FOR UPDATE SKIP LOCKED)
-        RETURNING s.id, s.name, s.server_type, true, s.config::text
+        RETURNING s.id, s.name, s.server_type, true, s.config::text, s.revision
         """
     typealias Row = ServerDescriptor
 
@@ -57,7 +57,7 @@ struct ClaimDueSyncsStatement: DueServersClaim {
             ORDER BY next_sync_at
             LIMIT $1
             FOR UPDATE SKIP LOCKED)
-        RETURNING s.id, s.name, s.server_type, true, s.config::text
+        RETURNING s.id, s.name, s.server_type, true, s.config::text, s.revision
         """
     typealias Row = ServerDescriptor
 
@@ -200,7 +200,7 @@ struct RecordedCircuit: Sendable {
 
 /// One server by id, whatever its state (the watcher's view after a change notification).
 struct ServerByIDStatement: PostgresPreparedStatement {
-    static let sql = "SELECT id, name, server_type, coalesce(is_active, true), config::text FROM mcp_servers WHERE id = $1"
+    static let sql = "SELECT id, name, server_type, coalesce(is_active, true), config::text, revision FROM mcp_servers WHERE id = $1"
     typealias Row = ServerDescriptor
 
     var id: UUID
@@ -217,10 +217,10 @@ struct ServerByIDStatement: PostgresPreparedStatement {
 }
 
 extension ServerDescriptor {
-    /// Decodes `id, name, server_type, is_active, config::text`.
+    /// Decodes `id, name, server_type, is_active, config::text, revision`.
     init(_ row: PostgresRow) throws {
-        let (id, name, type, active, config) = try row.decode((UUID, String, String, Bool, String).self)
-        self.init(id: id, name: name, serverType: type, isActive: active, configJSON: config)
+        let (id, name, type, active, config, revision) = try row.decode((UUID, String, String, Bool, String, Int64).self)
+        self.init(id: id, name: name, serverType: type, isActive: active, configJSON: config, revision: revision)
     }
 }
 

@@ -28,7 +28,7 @@ struct ClaimExecutionsStatement: PostgresPreparedStatement {
         )
         SELECT s.id, s.server_id, s.input_parameters::text, t.tool_name,
                coalesce(t.is_enabled, true) AND t.removed_at IS NULL, t.removed_at IS NOT NULL,
-               coalesce(t.timeout_seconds, 30), srv.name, srv.server_type, coalesce(srv.is_active, true), srv.config::text,
+               coalesce(t.timeout_seconds, 30), srv.name, srv.server_type, coalesce(srv.is_active, true), srv.config::text, srv.revision,
                c.attempt, t.max_attempts,
                coalesce(t.is_idempotent, t.annotations->'idempotentHint' = 'true' OR t.annotations->'readOnlyHint' = 'true', false),
                c.enqueued_at, c.lease_token
@@ -56,8 +56,8 @@ struct ClaimExecutionsStatement: PostgresPreparedStatement {
 
     func decodeRow(_ row: PostgresRow) throws -> ClaimedExecution {
         let (id, serverID, arguments, toolName, toolEnabled, toolRemoved, timeout, serverName, serverType, serverActive, config,
-             attempt, maxAttempts, idempotent, enqueuedAt, leaseToken) =
-            try row.decode((UUID, UUID, String, String, Bool, Bool, Int32, String, String, Bool, String, Int32, Int32?, Bool, Date, UUID).self)
+             revision, attempt, maxAttempts, idempotent, enqueuedAt, leaseToken) =
+            try row.decode((UUID, UUID, String, String, Bool, Bool, Int32, String, String, Bool, String, Int64, Int32, Int32?, Bool, Date, UUID).self)
         return ClaimedExecution(
             id: id,
             argumentsJSON: arguments,
@@ -65,7 +65,7 @@ struct ClaimExecutionsStatement: PostgresPreparedStatement {
             toolEnabled: toolEnabled,
             toolRemoved: toolRemoved,
             timeoutSeconds: Int(timeout),
-            server: ServerDescriptor(id: serverID, name: serverName, serverType: serverType, isActive: serverActive, configJSON: config),
+            server: ServerDescriptor(id: serverID, name: serverName, serverType: serverType, isActive: serverActive, configJSON: config, revision: revision),
             attempt: Int(attempt),
             leaseToken: leaseToken,
             maxAttempts: maxAttempts.map(Int.init),

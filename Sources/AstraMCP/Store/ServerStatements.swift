@@ -79,7 +79,7 @@ struct RecordConnectionStatement: PostgresPreparedStatement {
 /// Active servers, optionally only the one named (by name or id).
 struct ActiveServersStatement: PostgresPreparedStatement {
     static let sql = """
-        SELECT id, name, server_type, coalesce(is_active, true), config::text FROM mcp_servers
+        SELECT id, name, server_type, coalesce(is_active, true), config::text, revision FROM mcp_servers
         WHERE is_active IS NOT FALSE AND ($1::text IS NULL OR name = $1 OR id::text = $1)
         ORDER BY name
         """

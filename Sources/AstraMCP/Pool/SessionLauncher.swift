@@ -1,0 +1,120 @@
+import AsyncHTTPClient
+import Logging
+import NIOCore
+
+/// Starts and runs one session: its transport (a child process, or HTTP with the server's
+/// credential), then the initialize handshake; it returns when the transport has ended.
+struct SessionLauncher: Sendable {
+    var configuration: SessionPool.Configuration
+    var logger: Logger
+    /// One HTTP client for every remote server: connections are kept alive and reused.
+    var httpClient: HTTPClient
+    /// For requests the server must not get twice (see ``HTTPTransport/send(_:body:repeatable:)``).
+    var singleUseHTTPClient: HTTPClient
+    var handlersForServer: @Sendable (ServerDescriptor) -> MCPConnection.Handlers
+    /// Looks up the secret a remote server's `auth` asks for.
+    var credentials: @Sendable (ServerDescriptor, ServerAuth) async throws -> StoredSecret
+
+    /// Runs the session of `server` until it ends or `stop` is signalled.
+    /// - Parameters:
+    ///   - credentialExpired: Called when the credential the session was opened with expires.
+    ///   - started: Told once whether initialize succeeded (a failure is reworded to say the
+    ///     server failed to start); after a failure the transport is stopped.
+    /// - Returns: The session's connection, closed.
+    func run(
+        _ server: ServerDescriptor, config: TransportConfig, slot: Int, stop: AsyncEvent,
+        credentialExpired: @escaping @Sendable () -> Void,
+        started: @Sendable (Result<SessionPool.Session, MCPSessionError>) -> Void
+    ) async -> MCPConnection {
+        let connection = MCPConnection(
+            serverName: server.name, logger: logger, handlers: handlersForServer(server), maxMessageBytes: configuration.maxMessageBytes)
+        let transportDone = AsyncEvent()
+        await withTaskGroup(of: Void.self) { group in
+            switch config {
+            case .stdio(let config):
+                let transport = StdioTransport(
+                    config: config, serverName: server.name, exitGrace: configuration.childExitGrace,
+                    daemonEnvironment: configuration.daemonEnvironment, logger: logger)
+                group.addTask { await transport.run(connection: connection, stop: stop); transportDone.signal() }
+            case .streamableHTTP(let httpConfig), .legacySSE(let httpConfig):
+                guard
+                    let endpoint = await endpoint(
+                        server, httpConfig, connection: connection, transportDone: transportDone, credentialExpired: credentialExpired, group: &group)
+                else { break }
+                if case .legacySSE = config {
+                    group.addTask { await LegacySSETransport(endpoint: endpoint).run(connection: connection, stop: stop); transportDone.signal() }
+                } else {
+                    group.addTask { await StreamableHTTPTransport(endpoint: endpoint).run(connection: connection, stop: stop); transportDone.signal() }
+                }
+            }
+            do {
+                let info = try await connection.initialize(timeout: configuration.initializeTimeout)
+                logger.info(
+                    "server connected",
+                    metadata: [
+                        "server": "\(server.name)", "session": "\(slot)", "protocol": "\(info.protocolVersion)",
+                        "implementation": "\(info.name) \(info.version)",
+                    ])
+                started(.success(SessionPool.Session(connection: connection, info: info)))
+            } catch {
+                let failure = Self.startFailure(error, server: server)
+                logger.error("server failed to start", metadata: ["server": "\(server.name)", "error": "\(failure.message)"])
+                started(.failure(failure))
+                stop.signal()
+            }
+            await group.waitForAll()
+        }
+        return connection
+    }
+
+    /// Where a remote server is and how to present its credential; nil (the connection closed
+    /// with the reason) when the credential cannot be had. A credential that expires retires the
+    /// session then.
+    private func endpoint(
+        _ server: ServerDescriptor, _ config: HTTPServerConfig, connection: MCPConnection, transportDone: AsyncEvent,
+        credentialExpired: @escaping @Sendable () -> Void, group: inout TaskGroup<Void>
+    ) async -> HTTPEndpoint? {
+        var headers: [(String, String)] = []
+        var secrets: [String] = []
+        if let auth = config.auth {
+            do {
+                let stored = try await credentials(server, auth)
+                headers = auth.headers(secret: stored.secret)
+                secrets = [stored.secret] + headers.map(\.1)
+                if let validFor = stored.validFor {
+                    // At expires_at the session stops taking calls; the next start says the
+                    // credential has expired.
+                    group.addTask {
+                        guard !(await transportDone.wait(timeout: validFor)) else { return }
+                        logger.notice("server credential expired; retiring its sessions", metadata: ["server": "\(server.name)"])
+                        credentialExpired()
+                    }
+                }
+            } catch {
+                connection.close(MCPSessionError(.misconfigured, "\(error)"))
+                return nil
+            }
+        }
+        return HTTPEndpoint(
+            config: config, serverName: server.name, client: httpClient, singleUseClient: singleUseHTTPClient, logger: logger,
+            maxMessageBytes: configuration.maxMessageBytes, credentialHeaders: headers, secrets: secrets,
+            readTimeout: TimeAmount(configuration.httpReadTimeout))
+    }
+
+    /// A failed start, said as one: what went wrong during initialize.
+    static func startFailure(_ error: any Error, server: ServerDescriptor) -> MCPSessionError {
+        guard let error = error as? MCPSessionError else {
+            return MCPSessionError(.startFailed, "server '\(server.name)' failed to start: \(error)")
+        }
+        switch error.code {
+        case .startFailed, .unsupportedProtocolVersion, .misconfigured:
+            return error
+        case .disconnected:
+            return MCPSessionError(.startFailed, error.message.replacingOccurrences(of: "' exited", with: "' exited during initialize"))
+        case .timeout:
+            return MCPSessionError(.startFailed, "server '\(server.name)' did not answer initialize in time")
+        default:
+            return MCPSessionError(.startFailed, "server '\(server.name)' failed during initialize: \(error.message)")
+        }
+    }
+}
