@@ -26,6 +26,8 @@ public struct AstraDaemon: Sendable {
         public let database: PostgresClient
         /// Runs `database`; ``waitUntilDatabaseRuns()`` before using it outside the services.
         public let databaseService: DatabaseService
+        /// The server lifecycle's statements, on `database`.
+        public let servers: ServerStore
         public let pool: SessionPool
         public let worker: QueueWorker
         public let syncScheduler: ToolSyncScheduler
@@ -82,18 +84,19 @@ public struct AstraDaemon: Sendable {
             credentials: { server, auth in
                 try await credentialStore.secret(serverID: server.id, serverName: server.name, credentialType: auth.credentialType)
             })
-        let syncer = ToolSyncer(database: database, pool: pool, logger: logger)
-        let syncScheduler = ToolSyncScheduler(interval: configuration.toolSyncInterval, syncer: syncer, database: database, logger: logger)
+        let servers = ServerStore(database: database, logger: logger, answerTimeout: configuration.statementTimeout + .seconds(15))
+        let syncer = ToolSyncer(store: servers, pool: pool, logger: logger)
+        let syncScheduler = ToolSyncScheduler(interval: configuration.toolSyncInterval, syncer: syncer, store: servers, logger: logger)
         scheduler.value = syncScheduler
 
         let worker = QueueWorker(
             configuration: QueueWorker.Configuration(configuration), database: database, pool: pool, logger: logger,
             onCallStarted: onCallStarted)
-        let health = HealthMonitor(configuration: HealthMonitor.Configuration(configuration), database: database, pool: pool, logger: logger)
+        let health = HealthMonitor(configuration: HealthMonitor.Configuration(configuration), store: servers, pool: pool, logger: logger)
         let watcher = ServerWatcher(
-            database: database, pool: pool, syncScheduler: syncScheduler, healthMonitor: health, reconcileInterval: configuration.reconcileInterval,
+            store: servers, pool: pool, syncScheduler: syncScheduler, healthMonitor: health, reconcileInterval: configuration.reconcileInterval,
             eagerConnect: configuration.eagerConnect, logger: logger)
-        let inbox = CredentialInboxService(database: database, store: credentialStore, logger: logger) { serverID in
+        let inbox = CredentialInboxService(store: credentialStore, logger: logger) { serverID in
             pool.retire(serverID: serverID, reason: "its credential changed")
         }
         // Every LISTEN on one connection.
@@ -105,11 +108,11 @@ public struct AstraDaemon: Sendable {
                 ChannelListener.circuitChanges: worker.circuitChanged,
                 ChannelListener.credentialInbox: inbox.inboxPosted,
             ])
-        let startup = StartupService(database: database, syncOnStart: configuration.syncOnStart, logger: logger)
+        let startup = StartupService(store: servers, syncOnStart: configuration.syncOnStart, logger: logger)
         let databaseService = DatabaseService(client: database)
         let others: [any Service] = [pool, worker, watcher, health, syncScheduler, inbox, listener, startup, WatchdogService()]
         return Parts(
-            database: database, databaseService: databaseService, pool: pool, worker: worker, syncScheduler: syncScheduler,
+            database: database, databaseService: databaseService, servers: servers, pool: pool, worker: worker, syncScheduler: syncScheduler,
             services: [databaseService] + others.map(databaseService.gating))
     }
 
@@ -134,7 +137,7 @@ public struct AstraDaemon: Sendable {
 /// Tells systemd the daemon is ready, makes every server's tool sync due (`sync_on_start`), and
 /// on shutdown tells systemd it is stopping.
 struct StartupService: Service {
-    let database: PostgresClient
+    let store: ServerStore
     let syncOnStart: Bool
     let logger: Logger
 
@@ -142,7 +145,7 @@ struct StartupService: Service {
         Systemd.notify("READY=1\nSTATUS=claiming executions")
         if syncOnStart {
             do {
-                for try await _ in try await database.execute(ScheduleAllSyncsNowStatement(), logger: logger) {}
+                try await store.scheduleAllSyncsNow()
             } catch {
                 logger.error("could not schedule the startup sync", metadata: ["error": "\(String(reflecting: error))"])
             }

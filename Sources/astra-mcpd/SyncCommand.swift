@@ -27,7 +27,7 @@ struct SyncCommand: AsyncParsableCommand {
                 group.addTask { try await parts.pool.run(); return nil }
                 group.addTask {
                     await parts.waitUntilDatabaseRuns()
-                    let results = try await ToolSyncer(database: parts.database, pool: parts.pool, logger: logger).syncAll(only: server)
+                    let results = try await ToolSyncer(store: parts.servers, pool: parts.pool, logger: logger).syncAll(only: server)
                     parts.pool.shutdown()
                     return results
                 }

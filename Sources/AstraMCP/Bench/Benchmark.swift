@@ -115,7 +115,7 @@ public struct Benchmark: Sendable {
                 logger: logger
             ).decode(UUID.self).collectAll()[0]
             let server = ServerDescriptor(id: serverID, name: name, serverType: type, isActive: true, configJSON: config)
-            try await ToolSyncer(database: database, pool: parts.pool, logger: logger).sync(server)
+            try await ToolSyncer(store: parts.servers, pool: parts.pool, logger: logger).sync(server)
             let toolID = try await database.query(
                 "SELECT id FROM mcp_tools WHERE server_id = \(serverID) AND tool_name = 'add'", logger: logger
             ).decode(UUID.self).collectAll()[0]

@@ -1,13 +1,11 @@
 import Foundation
 import Logging
-import PostgresNIO
 import ServiceLifecycle
 
 /// Empties `mcp_server_credential_inbox` as soon as a backend posts a secret: each one is
 /// encrypted into `mcp_server_credentials` and its inbox row deleted, in one transaction.
 /// Woken by the inbox's NOTIFY, and once at start for anything posted while the daemon was down.
 public struct CredentialInboxService: Service {
-    let database: PostgresClient
     let store: CredentialStore
     let logger: Logger
     /// Called for each server whose credential changed (its session must pick up the new one).
@@ -15,8 +13,7 @@ public struct CredentialInboxService: Service {
     private let posts: AsyncStream<Void>
     private let postsContinuation: AsyncStream<Void>.Continuation
 
-    public init(database: PostgresClient, store: CredentialStore, logger: Logger, onStored: @escaping @Sendable (UUID) -> Void) {
-        self.database = database
+    public init(store: CredentialStore, logger: Logger, onStored: @escaping @Sendable (UUID) -> Void) {
         self.store = store
         self.logger = logger
         self.onStored = onStored

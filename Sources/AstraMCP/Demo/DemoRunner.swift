@@ -101,7 +101,7 @@ public struct DemoRunner: Sendable {
             logger: logger
         ).decode(UUID.self).collectAll()[0]
         let server = ServerDescriptor(id: id, name: name, serverType: type, isActive: true, configJSON: config)
-        let synced = try await ToolSyncer(database: parts.database, pool: parts.pool, logger: logger).sync(server)
+        let synced = try await ToolSyncer(store: parts.servers, pool: parts.pool, logger: logger).sync(server)
         print("synced \(synced.toolsOffered) tools from '\(name)' (\(type))")
         return id
     }

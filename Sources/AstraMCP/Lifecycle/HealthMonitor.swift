@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import PostgresNIO
 import ServiceLifecycle
 
 /// Checks every active server on an interval and records the result on its row:
@@ -32,7 +31,7 @@ public struct HealthMonitor: Service {
     }
 
     let configuration: Configuration
-    let database: PostgresClient
+    let store: ServerStore
     let pool: SessionPool
     let logger: Logger
     private let wake = WakeSignal()
@@ -42,39 +41,22 @@ public struct HealthMonitor: Service {
         wake.signal()
     }
 
-    public init(configuration: Configuration, database: PostgresClient, pool: SessionPool, logger: Logger) {
+    public init(configuration: Configuration, store: ServerStore, pool: SessionPool, logger: Logger) {
         self.configuration = configuration
-        self.database = database
+        self.store = store
         self.pool = pool
         self.logger = logger
     }
 
     public func run() async throws {
-        try? await cancelWhenGracefulShutdown {
-            var failures = 0
-            while !Task.isCancelled {
-                do {
-                    let due = try await database.execute(
-                        ClaimDueHealthChecksStatement(limit: configuration.parallelism, intervalSeconds: Backoff.milliseconds(configuration.interval) / 1000),
-                        logger: logger
-                    ).collectAll()
-                    failures = 0
-                    if due.isEmpty {
-                        await wake.wait(timeout: try await timeUntilNextDue())
-                        continue
-                    }
-                    await withTaskGroup(of: Void.self) { group in
-                        for server in due { group.addTask { await check(server) } }
-                    }
-                } catch is CancellationError {
-                    return
-                } catch {
-                    failures += 1
-                    logger.error("health checks could not be scheduled", metadata: ["error": "\(String(reflecting: error))"])
-                    try await Task.sleep(for: Backoff.delay(failedAttempt: failures))
-                }
-            }
-        }
+        let loop = DueWorkLoop(
+            work: "health checks", logger: logger, wake: wake,
+            claim: { [store, configuration] in
+                try await store.claimDueHealthChecks(limit: configuration.parallelism, interval: configuration.interval)
+            },
+            untilNextDue: { [store, configuration] in try await store.timeUntilDue(within: configuration.interval).health },
+            perform: { server in await check(server) })
+        try? await cancelWhenGracefulShutdown { await loop.run() }
     }
 
     /// Checks one server and records the outcome.
@@ -96,36 +78,25 @@ public struct HealthMonitor: Service {
             }
         }
         do {
-            let statement = RecordHealthStatement(
-                serverID: server.id, healthy: failure == nil, error: failure,
-                unhealthyAfterSeconds: Backoff.milliseconds(configuration.unhealthyAfter) / 1000,
-                deactivateUnhealthy: configuration.deactivateUnhealthy)
-            for try await (wasHealthy, isHealthy, deactivated) in try await database.execute(statement, logger: logger) {
-                if let failure {
-                    logger.warning("health check failed", metadata: ["server": "\(server.name)", "error": "\(failure)"])
-                }
-                if wasHealthy && !isHealthy {
-                    logger.error("server is unhealthy", metadata: ["server": "\(server.name)", "error": "\(failure ?? "")"])
-                } else if !wasHealthy && isHealthy {
-                    logger.notice("server recovered", metadata: ["server": "\(server.name)"])
-                }
-                if deactivated {
-                    logger.error("server deactivated: unhealthy for too long", metadata: ["server": "\(server.name)"])
-                    pool.retire(serverID: server.id, reason: "deactivated as unhealthy", deactivated: true)
-                }
+            if let failure {
+                logger.warning("health check failed", metadata: ["server": "\(server.name)", "error": "\(failure)"])
+            }
+            guard
+                let change = try await store.recordHealth(
+                    serverID: server.id, failure: failure, unhealthyAfter: configuration.unhealthyAfter,
+                    deactivateUnhealthy: configuration.deactivateUnhealthy)
+            else { return }
+            if change.wasHealthy && !change.isHealthy {
+                logger.error("server is unhealthy", metadata: ["server": "\(server.name)", "error": "\(failure ?? "")"])
+            } else if !change.wasHealthy && change.isHealthy {
+                logger.notice("server recovered", metadata: ["server": "\(server.name)"])
+            }
+            if change.deactivated {
+                logger.error("server deactivated: unhealthy for too long", metadata: ["server": "\(server.name)"])
+                pool.retire(serverID: server.id, reason: "deactivated as unhealthy", deactivated: true)
             }
         } catch {
             logger.error("could not record a health check", metadata: ["server": "\(server.name)", "error": "\(String(reflecting: error))"])
         }
-    }
-
-    /// How long until a server is due, at most one interval.
-    private func timeUntilNextDue() async throws -> Duration {
-        let horizon = Date().addingTimeInterval(Backoff.milliseconds(configuration.interval) / 1000)
-        var seconds = Backoff.milliseconds(configuration.interval) / 1000
-        for try await (health, _) in try await database.execute(SecondsUntilDueStatement(horizon: horizon), logger: logger) {
-            if let health { seconds = health }
-        }
-        return .milliseconds(Int64(max(0.05, seconds) * 1000))
     }
 }

@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import PostgresNIO
 import ServiceLifecycle
 
 /// Brings changes to `mcp_servers` to the session pool within moments: a trigger notifies
@@ -8,7 +7,7 @@ import ServiceLifecycle
 /// watcher stops sessions whose server was deactivated, deleted or given a new config (the next
 /// call starts a fresh one). A periodic reconcile is the backstop for lost notifications.
 public struct ServerWatcher: Service {
-    let database: PostgresClient
+    let store: ServerStore
     let pool: SessionPool
     let syncScheduler: ToolSyncScheduler?
     let healthMonitor: HealthMonitor?
@@ -19,10 +18,10 @@ public struct ServerWatcher: Service {
     private let changesContinuation: AsyncStream<String?>.Continuation
 
     public init(
-        database: PostgresClient, pool: SessionPool, syncScheduler: ToolSyncScheduler?, healthMonitor: HealthMonitor?,
+        store: ServerStore, pool: SessionPool, syncScheduler: ToolSyncScheduler?, healthMonitor: HealthMonitor?,
         reconcileInterval: Duration, eagerConnect: Bool, logger: Logger
     ) {
-        self.database = database
+        self.store = store
         self.pool = pool
         self.syncScheduler = syncScheduler
         self.healthMonitor = healthMonitor
@@ -69,7 +68,7 @@ public struct ServerWatcher: Service {
     private func refresh(_ id: UUID, group: inout DiscardingTaskGroup) async {
         logger.debug("server row changed", metadata: ["server_id": "\(id)"])
         do {
-            let server = try await database.execute(ServerByIDStatement(id: id), logger: logger).collectAll().first
+            let server = try await store.server(id: id)
             guard let server, server.isActive else {
                 pool.retire(serverID: id, reason: server == nil ? "server deleted" : "server deactivated", deactivated: true)
                 return
@@ -86,7 +85,7 @@ public struct ServerWatcher: Service {
     private func reconcile(group: inout DiscardingTaskGroup) async {
         do {
             let readAt = ContinuousClock.now
-            let active = try await database.execute(ActiveServersStatement(nameOrID: nil), logger: logger).collectAll()
+            let active = try await store.activeServers()
             pool.reconcile(active: active, readAt: readAt)
             if eagerConnect {
                 let open = Set(pool.serverIDs)
@@ -94,7 +93,7 @@ public struct ServerWatcher: Service {
                     // Read the row again: the list may predate a change, and starting the old
                     // config would undo it.
                     group.addTask {
-                        guard let fresh = try? await database.execute(ServerByIDStatement(id: server.id), logger: logger).collectAll().first,
+                        guard let fresh = try? await store.server(id: server.id),
                             fresh.isActive
                         else { return }
                         _ = try? await pool.session(for: fresh)

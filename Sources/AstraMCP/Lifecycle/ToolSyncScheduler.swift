@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import PostgresNIO
 import ServiceLifecycle
 import Synchronization
 
@@ -14,15 +13,15 @@ import Synchronization
 public final class ToolSyncScheduler: Service, Sendable {
     let interval: Duration
     let syncer: ToolSyncer
-    let database: PostgresClient
+    let store: ServerStore
     let logger: Logger
     private let wake = WakeSignal()
     private let requested = Mutex<Set<UUID>>([])
 
-    public init(interval: Duration, syncer: ToolSyncer, database: PostgresClient, logger: Logger) {
+    public init(interval: Duration, syncer: ToolSyncer, store: ServerStore, logger: Logger) {
         self.interval = interval
         self.syncer = syncer
-        self.database = database
+        self.store = store
         self.logger = logger
     }
 
@@ -38,54 +37,32 @@ public final class ToolSyncScheduler: Service, Sendable {
     }
 
     public func run() async throws {
-        try? await cancelWhenGracefulShutdown {
-            var failures = 0
-            while !Task.isCancelled {
-                do {
-                    let ids = self.requested.withLock { requested in
-                        defer { requested = [] }
-                        return requested
-                    }
-                    // Requests name a server; its row is read now, so a request made before the
-                    // server was reconfigured or deactivated cannot bring the old one back.
-                    var servers: [UUID: ServerDescriptor] = [:]
-                    for id in ids {
-                        for try await server in try await self.database.execute(ServerByIDStatement(id: id), logger: self.logger)
-                        where server.isActive {
-                            servers[id] = server
-                        }
-                    }
-                    let due = try await self.database.execute(
-                        ClaimDueSyncsStatement(limit: 16, intervalSeconds: Backoff.milliseconds(self.interval) / 1000), logger: self.logger
-                    ).collectAll()
-                    for server in due { servers[server.id] = server }
-                    failures = 0
-                    if servers.isEmpty {
-                        await self.wake.wait(timeout: try await self.timeUntilNextDue())
-                        continue
-                    }
-                    await withTaskGroup(of: Void.self) { group in
-                        for server in servers.values {
-                            group.addTask { _ = try? await self.syncer.sync(server) }
-                        }
-                    }
-                } catch is CancellationError {
-                    return
-                } catch {
-                    failures += 1
-                    self.logger.error("tool syncs could not be scheduled", metadata: ["error": "\(String(reflecting: error))"])
-                    try await Task.sleep(for: Backoff.delay(failedAttempt: failures))
-                }
-            }
-        }
+        let loop = DueWorkLoop(
+            work: "tool syncs", logger: logger, wake: wake,
+            claim: { try await self.claim() },
+            untilNextDue: { [store, interval] in try await store.timeUntilDue(within: interval).sync },
+            perform: { server in _ = try? await self.syncer.sync(server) })
+        try? await cancelWhenGracefulShutdown { await loop.run() }
     }
 
-    private func timeUntilNextDue() async throws -> Duration {
-        let horizon = Date().addingTimeInterval(Backoff.milliseconds(interval) / 1000)
-        var seconds = Backoff.milliseconds(interval) / 1000
-        for try await (_, sync) in try await database.execute(SecondsUntilDueStatement(horizon: horizon), logger: logger) {
-            if let sync { seconds = sync }
+    /// The servers this daemon was asked to sync, and those due by schedule or by request.
+    private func claim() async throws -> [ServerDescriptor] {
+        let ids = requested.withLock { requested in
+            defer { requested = [] }
+            return requested
         }
-        return .milliseconds(Int64(max(0.05, seconds) * 1000))
+        // Requests name a server; its row is read now, so a request made before the server was
+        // reconfigured or deactivated cannot bring the old one back.
+        var servers: [UUID: ServerDescriptor] = [:]
+        do {
+            for id in ids {
+                if let server = try await store.server(id: id), server.isActive { servers[id] = server }
+            }
+            for server in try await store.claimDueSyncs(limit: 16, interval: interval) { servers[server.id] = server }
+        } catch {
+            requested.withLock { $0.formUnion(ids) }  // asked for, not done: keep the requests
+            throw error
+        }
+        return Array(servers.values)
     }
 }

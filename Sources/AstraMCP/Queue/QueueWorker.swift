@@ -63,6 +63,8 @@ public final class QueueWorker: Service, Sendable {
     /// them once they expire).
     public let instanceID: String
     let store: QueueStore
+    /// Where circuits are recorded for, and read from, the other daemons.
+    let servers: ServerStore
     let pool: SessionPool
     let runner: ExecutionRunner
     let logger: Logger
@@ -114,6 +116,7 @@ public final class QueueWorker: Service, Sendable {
         self.instanceID = instanceID
         self.store = QueueStore(
             database: database, workerID: instanceID, logger: logger, answerTimeout: configuration.statementTimeout + .seconds(15))
+        self.servers = ServerStore(database: database, logger: logger, answerTimeout: configuration.statementTimeout + .seconds(15))
         self.pool = pool
         let (changes, changesContinuation) = AsyncStream<(ServerDescriptor, CircuitBreakers.Breaker.Transition)>.makeStream()
         self.circuitChanges = changes
@@ -365,8 +368,7 @@ public final class QueueWorker: Service, Sendable {
                 logger.info("circuit closed", metadata: ["server": "\(server.name)"])
             }
             await persist("record the circuit state", attempts: 3) {
-                for try await _ in try await self.store.database.execute(
-                    RecordCircuitStatement(serverID: server.id, state: state, reason: reason, openFor: openFor), logger: self.logger) {}
+                try await self.servers.recordCircuit(serverID: server.id, state: state, reason: reason, openFor: openFor)
             }
         }
     }
@@ -381,7 +383,7 @@ public final class QueueWorker: Service, Sendable {
     private func adoptRecordedCircuits() async {
         for await serverID in adoptionRequests {
             do {
-                for try await circuit in try await store.database.execute(CircuitStatesStatement(serverID: serverID), logger: logger) {
+                for circuit in try await servers.circuitStates(serverID: serverID) {
                     switch circuit.state {
                     case "open" where (circuit.openFor ?? .zero) > .zero:
                         if case .closed = breakers.state(of: circuit.serverID) {

@@ -14,12 +14,7 @@ struct QueueStore: Sendable {
     /// Runs one statement and collects its rows, waiting at most ``answerTimeout``.
     private func rows<Statement: PostgresPreparedStatement & Sendable>(_ statement: Statement) async throws -> [Statement.Row]
     where Statement.Row: Sendable {
-        let (database, logger) = (self.database, self.logger)
-        return try await abandoning(after: answerTimeout) {
-            var rows: [Statement.Row] = []
-            for try await row in try await database.execute(statement, logger: logger) { rows.append(row) }
-            return rows
-        }
+        try await StatementRunner(database: database, logger: logger, answerTimeout: answerTimeout).rows(statement)
     }
 
     func claim(limit: Int, lease: Duration, excludingServers saturated: [UUID]) async throws -> [ClaimedExecution] {

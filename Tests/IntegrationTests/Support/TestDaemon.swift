@@ -103,7 +103,7 @@ struct TestDaemon: Sendable {
     /// tests about other things do not trip over it.
     @discardableResult
     func sync(_ server: ServerDescriptor) async throws -> ToolSyncer.Result {
-        let syncer = ToolSyncer(database: database, pool: parts.pool, logger: logger)
+        let syncer = ToolSyncer(store: parts.servers, pool: parts.pool, logger: logger)
         for _ in 1..<3 {
             do {
                 return try await syncer.sync(server)
