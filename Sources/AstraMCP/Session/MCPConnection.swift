@@ -298,19 +298,16 @@ public final class MCPConnection: Sendable {
     /// Ends the connection: every pending request fails with `reason`. Idempotent; the first
     /// reason wins.
     ///
-    /// A request whose bytes the transport never took fails with
-    /// ``MCPSessionError/requestNeverSent`` set.
-    ///
-    /// - Parameter lastChunkUnsent: The transport knows its last taken chunk did not reach the
-    ///   server either (a pipe write of at most `PIPE_BUF` bytes that failed: all or nothing).
-    public func close(_ reason: MCPSessionError, lastChunkUnsent: Bool = false) {
+    /// A request whose bytes the transport never took (or gave back, see
+    /// ``returnLastChunk()``) fails with ``MCPSessionError/requestNeverSent`` set.
+    public func close(_ reason: MCPSessionError) {
         let (pending, writer, firstUnsentChunk) = state.withLock { state in
             if state.closedReason == nil { state.closedReason = reason }
             let pending = state.pending
             state.pending = [:]
             state.outbound = []
             defer { state.writer = nil }
-            return (pending, state.writer, state.chunksTaken - (lastChunkUnsent ? 1 : 0))
+            return (pending, state.writer, state.chunksTaken)
         }
         for (_, request) in pending {
             var error = reason
@@ -321,6 +318,13 @@ public final class MCPConnection: Sendable {
         sweeperWake.signal()
         closed.signal()
         runIdleActions()
+    }
+
+    /// The transport knows the chunk it took last never reached the server (a pipe write of at
+    /// most `PIPE_BUF` bytes that failed: all or nothing), and takes no other: its requests count
+    /// as never sent when the connection closes.
+    func returnLastChunk() {
+        state.withLock { state in state.chunksTaken = max(state.chunksTaken - 1, 0) }
     }
 
     /// The reason the connection closed, if it has.

@@ -102,9 +102,12 @@ struct StdioTransport: Sendable {
                     } catch {
                         // A pipe write of at most PIPE_BUF bytes is all or nothing: none of it
                         // reached the child, so its requests may safely be sent elsewhere.
+                        if bytes.count <= 4096 { connection.returnLastChunk() }
+                        // The child is gone or going: give stderr a moment to deliver its last
+                        // words for the error message.
+                        await stderrClosed.wait(timeout: .milliseconds(200))
                         connection.close(
-                            MCPSessionError(.disconnected, "server '\(serverName)' exited (writing to it failed: \(Self.describe(error)))\(stderrTail.messageSuffix)"),
-                            lastChunkUnsent: bytes.count <= 4096)
+                            MCPSessionError(.disconnected, "server '\(serverName)' exited (writing to it failed: \(Self.describe(error)))\(stderrTail.messageSuffix)"))
                         ended.signal()
                         return
                     }

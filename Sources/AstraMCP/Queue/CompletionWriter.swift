@@ -1,0 +1,119 @@
+import Logging
+import Synchronization
+
+/// The single writer of completions: outcomes, retries and hand-backs, in batches, until the
+/// buffer is finished and empty. A slot of the gate is given back only once its completion is
+/// written, so memory stays bounded whatever the queue holds.
+///
+/// A completion the database cannot take just now (a lock a backend holds) is written again
+/// after a short backoff, together with whatever came meanwhile: the others are never held up
+/// for long.
+final class CompletionWriter: Sendable {
+    let store: QueueStore
+    let gate: DispatchGate
+    let leases: LeaseKeeper
+    let logger: Logger
+    let batchSize: Int
+    /// How many outcomes make a batch worth a short linger under load.
+    let lingerTarget: Int
+    /// Wakes the claim loop when a retry scheduled by a written batch becomes due.
+    let retryAlarm: Alarm
+    private let batches = Atomic<Int>(0)
+    private let written = Atomic<Int>(0)
+
+    init(store: QueueStore, gate: DispatchGate, leases: LeaseKeeper, retryAlarm: Alarm, batchSize: Int, maxConcurrency: Int, logger: Logger) {
+        self.store = store
+        self.gate = gate
+        self.leases = leases
+        self.retryAlarm = retryAlarm
+        self.batchSize = batchSize
+        self.lingerTarget = min(batchSize, max(maxConcurrency / 4, 1))
+        self.logger = logger
+    }
+
+    /// Batches written, and completions in them.
+    var statistics: (batches: Int, completions: Int) { (batches.load(ordering: .relaxed), written.load(ordering: .relaxed)) }
+
+    /// Writes until `completions` is finished and empty; signals `drained` when the gate is
+    /// closed and the last slot is given back.
+    func run(_ completions: CompletionBuffer, drained: AsyncEvent) async {
+        var later: [Completion] = []
+        var laterRounds = 0
+        while true {
+            var batch: [Completion]
+            if later.isEmpty {
+                guard let next = await completions.nextBatch() else { break }
+                batch = next
+            } else {
+                laterRounds += 1
+                if gate.isClosed && laterRounds > 20 {
+                    logger.critical("gave up writing completions; their leases will expire and recovery takes them over", metadata: ["count": "\(later.count)"])
+                    leases.release(later.map(\.lease))
+                    gate.release(later.count)
+                    later = []
+                    if gate.isClosed && gate.inFlight == 0 { drained.signal() }
+                    continue
+                }
+                try? await Task.sleep(for: min(.milliseconds(100) * laterRounds, .seconds(2)))
+                let used = later.reduce(0) { $0 + $1.approximateBytes }
+                batch = later + completions.takeAvailable(max: max(batchSize - later.count, 0), bytes: completions.maxBatchBytes - used)
+                later = []
+            }
+            // Under load, linger a moment so one round trip carries many outcomes: the database's
+            // cost is mostly per statement, not per row.
+            if batch.count < lingerTarget, gate.inFlight - batch.count >= lingerTarget, !gate.isClosed {
+                try? await Task.sleep(for: .milliseconds(2))
+                let used = batch.reduce(0) { $0 + $1.approximateBytes }
+                batch += completions.takeAvailable(max: batchSize - batch.count, bytes: completions.maxBatchBytes - used)
+            }
+            later += await write(batch)
+            if later.isEmpty { laterRounds = 0 }
+            let pending = Set(later.map(\.lease))
+            let done = batch.filter { !pending.contains($0.lease) }
+            leases.release(done.map(\.lease))
+            batches.add(1, ordering: .relaxed)
+            written.add(done.count, ordering: .relaxed)
+            gate.release(done.count)
+            if gate.isClosed && gate.inFlight == 0 { drained.signal() }
+        }
+    }
+
+    /// Writes one batch; returns the completions to write again later.
+    private func write(_ batch: [Completion]) async -> [Completion] {
+        var outcomes: [ExecutionOutcome] = []
+        var retries: [RetryRequest] = []
+        var releases: [ReleaseRequest] = []
+        for completion in batch {
+            switch completion {
+            case .finished(let outcome): outcomes.append(outcome)
+            case .retry(let retry): retries.append(retry)
+            case .release(let release): releases.append(release)
+            }
+        }
+        var later: [Completion] = []
+        let isStopping = { self.gate.isClosed }
+        await persist("write outcomes", attempts: 20, logger: logger, isStopping: isStopping) {
+            let (written, again) = try await self.store.complete(outcomes)
+            later += again.map(Completion.finished)
+            if written + again.count < outcomes.count {
+                self.logger.warning(
+                    "outcomes not written: their lease was taken over by another attempt",
+                    metadata: ["count": "\(outcomes.count - written - again.count)"])
+            }
+        }
+        await persist("schedule retries", attempts: 20, logger: logger, isStopping: isStopping) {
+            later += try await self.store.retry(retries).map(Completion.retry)
+        }
+        await persist("hand back executions", attempts: 5, logger: logger, isStopping: isStopping) {
+            later += try await self.store.release(releases).map(Completion.release)
+        }
+        if let soonest = retries.map(\.after).min() { retryAlarm.schedule(at: .now.advanced(by: soonest)) }
+        for outcome in outcomes {
+            logger.debug(
+                "execution \(outcome.status.rawValue)",
+                metadata: ["execution": "\(outcome.id)", "duration_ms": "\(outcome.durationMilliseconds)"]
+                    .merging(outcome.errorMessage.map { ["error": "\($0)"] } ?? [:]) { $1 })
+        }
+        return later
+    }
+}
