@@ -2,7 +2,8 @@ import Foundation
 import Logging
 
 /// Runs one claimed execution: checks the row, respects the server's circuit breaker, calls
-/// the tool, and says how it ended — finished, to be retried later, or handed back.
+/// the tool, and says how it ended — finished, to be retried later, or handed back. What the
+/// call's end means is ``CallVerdict``'s to decide.
 struct ExecutionRunner: Sendable {
     let pool: SessionPool
     let breakers: CircuitBreakers
@@ -42,60 +43,50 @@ struct ExecutionRunner: Sendable {
             return retry(after: wait, message, counts: false)
         }
 
-        // The permit is settled exactly once: success, failure, or given back.
-        var settled = false
-        defer { if !settled { breakers.recordAbandoned(server) } }
-
+        let result: CallVerdict.CallResult
         var requestSent = false
         do {
             let session = try await pool.session(for: server)
             onCallStarted?(execution.id)
             requestSent = true
-            let result = try await session.connection.callTool(
-                name: execution.toolName,
-                argumentsJSON: execution.argumentsJSON,
-                progressToken: execution.id.uuidString.lowercased(),
-                timeout: .seconds(execution.timeoutSeconds),
-                repeatable: execution.idempotent)
-            breakers.recordSuccess(server)
-            settled = true
-            if result.isError { return finish(.error, output: result.resultJSON, error: result.errorText) }
-            return finish(.success, output: result.resultJSON)
+            result = .answered(
+                try await session.connection.callTool(
+                    name: execution.toolName,
+                    argumentsJSON: execution.argumentsJSON,
+                    progressToken: execution.id.uuidString.lowercased(),
+                    timeout: .seconds(execution.timeoutSeconds),
+                    repeatable: execution.idempotent))
         } catch let error as MCPSessionError {
-            if error.requestNeverSent { requestSent = false }
-            if stopping() && error.code != .timeout && error.code != .remoteError {
-                if requestSent && !execution.idempotent {
-                    return finish(.error, error: "astra-mcpd stopped during the call (\(error.message)); not retried because the tool is not idempotent")
-                }
-                return .release(ReleaseRequest(id: execution.id, leaseToken: execution.leaseToken, countsAsAttempt: requestSent))
-            }
-            if let wait = error.retryAfter, !requestSent {
-                // The pool holds the server back (it is restarting): nothing was attempted.
-                return retry(after: max(wait, .milliseconds(20)), error.message, counts: false)
-            }
-            if RetryPolicy.countsAgainstServer(error) {
-                breakers.recordFailure(server, reason: error.message)
-                settled = true
-            } else if error.code == .remoteError {
-                breakers.recordSuccess(server)  // it answered
-                settled = true
-            }
-            let message = error.code == .timeout
-                ? "tool '\(execution.toolName)' did not answer within \(execution.timeoutSeconds) s" : error.message
-            switch retryPolicy.decide(
-                after: error, attempt: execution.attempt, maxAttempts: execution.maxAttempts,
-                idempotent: execution.idempotent, requestSent: requestSent)
-            {
-            case .retry(let delay):
+            result = .failed(error, requestSent: requestSent)
+        } catch {
+            breakers.recordAbandoned(server)
+            return finish(.error, error: "\(error)")
+        }
+
+        let verdict = CallVerdict.decide(
+            result,
+            CallVerdict.Facts(
+                toolName: execution.toolName, timeoutSeconds: execution.timeoutSeconds, idempotent: execution.idempotent,
+                attempt: execution.attempt, maxAttempts: execution.maxAttempts),
+            stopping: stopping(), retryPolicy: retryPolicy)
+        // The permit is settled exactly once: success, failure, or given back.
+        switch verdict.breaker {
+        case .success: breakers.recordSuccess(server)
+        case .failure(let reason): breakers.recordFailure(server, reason: reason)
+        case .abandoned: breakers.recordAbandoned(server)
+        }
+        switch verdict.disposition {
+        case .finished(let status, let output, let error):
+            return finish(status, output: output, error: error)
+        case .retry(let delay, let message, let counts):
+            if counts {
                 logger.info("retrying", metadata: [
                     "execution": "\(execution.id)", "attempt": "\(execution.attempt)", "retry_in": "\(delay)", "error": "\(message)",
                 ])
-                return retry(after: delay, message, counts: true)
-            case .giveUp:
-                return finish(error.code == .timeout ? .timeout : .error, error: message)
             }
-        } catch {
-            return finish(.error, error: "\(error)")
+            return retry(after: delay, message, counts: counts)
+        case .release(let counts):
+            return .release(ReleaseRequest(id: execution.id, leaseToken: execution.leaseToken, countsAsAttempt: counts))
         }
     }
 
