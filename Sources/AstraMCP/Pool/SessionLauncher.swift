@@ -35,16 +35,18 @@ struct SessionLauncher: Sendable {
                 let transport = StdioTransport(
                     config: config, serverName: server.name, exitGrace: configuration.childExitGrace,
                     daemonEnvironment: configuration.daemonEnvironment, logger: logger)
-                group.addTask { await transport.run(connection: connection, stop: stop); transportDone.signal() }
+                group.addTask { await SessionRunner.run(transport, connection: connection, stop: stop); transportDone.signal() }
             case .streamableHTTP(let httpConfig), .legacySSE(let httpConfig):
                 guard
                     let endpoint = await endpoint(
                         server, httpConfig, connection: connection, transportDone: transportDone, credentialExpired: credentialExpired, group: &group)
                 else { break }
                 if case .legacySSE = config {
-                    group.addTask { await LegacySSETransport(endpoint: endpoint).run(connection: connection, stop: stop); transportDone.signal() }
+                    let transport = LegacySSETransport(endpoint: endpoint)
+                    group.addTask { await SessionRunner.run(transport, connection: connection, stop: stop); transportDone.signal() }
                 } else {
-                    group.addTask { await StreamableHTTPTransport(endpoint: endpoint).run(connection: connection, stop: stop); transportDone.signal() }
+                    let transport = StreamableHTTPTransport(endpoint: endpoint)
+                    group.addTask { await SessionRunner.run(transport, connection: connection, stop: stop); transportDone.signal() }
                 }
             }
             do {

@@ -8,18 +8,16 @@ import Synchronization
 /// a GET opens the server's event stream, whose `endpoint` event names where to POST messages
 /// (accepted only on the stream's own origin); every reply arrives on the stream as a `message`
 /// event. When the stream ends the connection closes, and the pool reconnects with backoff.
-struct LegacySSETransport: HTTPTransport {
+struct LegacySSETransport: HTTPTransport, MCPTransport {
     var endpoint: HTTPEndpoint
 
-    /// Serves `connection` until the stream ends or `stop` is signalled.
-    func run(connection: MCPConnection, stop: AsyncEvent) async {
+    /// Serves `connection` until the stream ends or the connection closes.
+    func serve(_ connection: MCPConnection) async {
         let endpoint = Box<String>()
         let endpointKnown = AsyncEvent()
         await withDiscardingTaskGroup { group in
-            group.addTask { await connection.runTimeoutSweeper() }
             group.addTask {
-                await stop.wait()
-                connection.close(MCPSessionError(.disconnected, "server '\(serverName)' was stopped"))
+                await connection.closed.wait()
                 endpointKnown.signal()
             }
             group.addTask {

@@ -11,7 +11,7 @@ import Glibc
 /// The child is its own process group leader, so stopping it reaches everything it started.
 /// Reads are event-driven (Subprocess's epoll loop), never polled. The child's stderr goes to
 /// the log (info level) line by line with the server's name and its tail is kept for error messages.
-struct StdioTransport: Sendable {
+struct StdioTransport: MCPTransport {
     var config: StdioServerConfig
     var serverName: String
     /// How long the child may take to exit after stdin closes, and again after SIGTERM.
@@ -19,9 +19,10 @@ struct StdioTransport: Sendable {
     var daemonEnvironment: [String: String]
     var logger: Logger
 
-    /// Starts the child and serves `connection` until the child exits or `stop` is signalled.
-    /// When it returns the child has exited and `connection` is closed.
-    func run(connection: MCPConnection, stop: AsyncEvent) async {
+    /// Starts the child and serves `connection` until the child exits or the connection closes
+    /// (the child is then stopped). When it returns the child has exited and `connection` is
+    /// closed.
+    func serve(_ connection: MCPConnection) async {
         let stderrTail = StderrTail()
         let executable: Executable = config.command.contains("/") ? .path(FilePath(config.command)) : .name(config.command)
         var options = PlatformOptions()
@@ -39,7 +40,7 @@ struct StdioTransport: Sendable {
                 output: .sequence,
                 error: .sequence
             ) { execution in
-                await serve(execution, connection: connection, stop: stop, stderrTail: stderrTail)
+                await serve(execution, connection: connection, stderrTail: stderrTail)
             }
             logger.debug("server process ended", metadata: ["server": "\(serverName)", "status": "\(result.terminationStatus)"])
         } catch {
@@ -51,7 +52,6 @@ struct StdioTransport: Sendable {
     private func serve(
         _ execution: Execution<CustomWriteInput, SequenceOutput, SequenceOutput>,
         connection: MCPConnection,
-        stop: AsyncEvent,
         stderrTail: StderrTail
     ) async {
         let stdoutClosed = AsyncEvent()
@@ -114,14 +114,9 @@ struct StdioTransport: Sendable {
                 }
 
             }
-            group.addTask { await connection.runTimeoutSweeper() }
             group.addTask {
-                await stop.wait()
-                ended.signal()
-            }
-            group.addTask {
-                // Closed on our side (hung, or its health check failed), even while the writer
-                // is stuck on a full pipe: stop the child.
+                // Closed on our side (stopped, hung, or its health check failed), even while the
+                // writer is stuck on a full pipe: stop the child.
                 await connection.closed.wait()
                 ended.signal()
             }

@@ -19,35 +19,47 @@ import Synchronization
 ///
 /// Each POST runs in its own task, so a long tool call does not hold up the others; sizes are
 /// capped while streaming.
-struct StreamableHTTPTransport: HTTPTransport {
+struct StreamableHTTPTransport: HTTPTransport, MCPTransport {
     var endpoint: HTTPEndpoint
     /// How many times in a row a reply stream is resumed without bringing a new event.
     var maxResumesWithoutProgress = 3
 
-    /// The HTTP session: its id and the negotiated protocol revision.
+    /// The HTTP session (``HTTPSessionStateMachine``) and the event its renewal waiters wait on.
     private final class SessionState: Sendable {
-        struct Values {
-            var id: String?
-            var protocolVersion: String?
-            /// Signalled when the new session being initialized (after a 404) is ready.
-            var renewal: AsyncEvent?
-        }
-        let state = Mutex(Values())
+        private let state = Mutex((machine: HTTPSessionStateMachine(), renewal: AsyncEvent?.none))
         /// Signalled once the server has accepted `notifications/initialized`.
         let initialized = AsyncEvent()
-        var id: String? { state.withLock { $0.id } }
-        var protocolVersion: String? { state.withLock { $0.protocolVersion } }
+        var id: String? { state.withLock { $0.machine.sessionID } }
+        var protocolVersion: String? { state.withLock { $0.machine.protocolVersion } }
+
+        func update(_ event: (inout HTTPSessionStateMachine) -> Void) {
+            state.withLock { event(&$0.machine) }
+        }
+
+        /// Who renews session `expired`, and the event that says it is done.
+        func expired(_ expired: String) -> (HTTPSessionStateMachine.RenewalRole, AsyncEvent?) {
+            state.withLock { state in
+                let role = state.machine.sessionExpired(expired)
+                if role == .renew { state.renewal = AsyncEvent() }
+                return (role, state.renewal)
+            }
+        }
+
+        /// Ends a renewal: the new session id, or nil when it failed.
+        func renewalEnded(sessionID: String?) {
+            let renewal = state.withLock { state in
+                if let sessionID { state.machine.renewed(sessionID: sessionID) } else { state.machine.renewalFailed() }
+                defer { state.renewal = nil }
+                return state.renewal
+            }
+            renewal?.signal()
+        }
     }
 
-    /// Serves `connection` until it closes or `stop` is signalled.
-    func run(connection: MCPConnection, stop: AsyncEvent) async {
+    /// Serves `connection` until it closes.
+    func serve(_ connection: MCPConnection) async {
         let session = SessionState()
         await withDiscardingTaskGroup { group in
-            group.addTask { await connection.runTimeoutSweeper() }
-            group.addTask {
-                await stop.wait()
-                connection.close(MCPSessionError(.disconnected, "server '\(serverName)' was stopped"))
-            }
             group.addTask {
                 await session.initialized.wait()
                 await listenForServerMessages(connection: connection, session: session)
@@ -61,6 +73,7 @@ struct StreamableHTTPTransport: HTTPTransport {
             // End the HTTP session too. The DELETE runs in a task of its own, which the
             // cancellation of this one (the pool cancels its sessions on shutdown) does not reach.
             if session.id != nil { await Task { await deleteSession(session) }.value }
+            session.update { $0.close() }
             group.cancelAll()
         }
     }
@@ -74,8 +87,9 @@ struct StreamableHTTPTransport: HTTPTransport {
             let response = try await send(request(session: session), body: body, repeatable: repeatable)
             // The server names the session in its answer to initialize (later answers may echo
             // it, but one arriving late must not bring back an expired session).
-            if isInitialize, let id = response.headers.first(name: "Mcp-Session-Id") {
-                session.state.withLock { $0.id = id }
+            if isInitialize {
+                let id = response.headers.first(name: "Mcp-Session-Id")
+                session.update { $0.initializeAnswered(sessionID: id) }
             }
             switch response.status.code {
             case 200:
@@ -214,7 +228,7 @@ struct StreamableHTTPTransport: HTTPTransport {
     private func deliver(_ message: [UInt8], to connection: MCPConnection, session: SessionState, isInitialize: Bool) {
         message.withUnsafeBytes { bytes in
             if isInitialize, let version = Self.negotiatedVersion(bytes) {
-                session.state.withLock { $0.protocolVersion = version }
+                session.update { $0.negotiated(protocolVersion: version) }
             }
             connection.receive(line: bytes)
         }
@@ -250,36 +264,23 @@ struct StreamableHTTPTransport: HTTPTransport {
     /// the first initializes a new session, the others wait for it (and requests sent meanwhile
     /// carry the old id, get a 404 and wait too).
     private func renewSession(_ session: SessionState, expired: String) async throws {
-        enum Role {
-            case renew(AsyncEvent)
-            case wait(AsyncEvent)
-            case alreadyRenewed
-        }
-        let role: Role = session.state.withLock { state in
-            guard state.id == expired else { return .alreadyRenewed }
-            if let renewal = state.renewal { return .wait(renewal) }
-            let renewal = AsyncEvent()
-            state.renewal = renewal
-            return .renew(renewal)
-        }
+        let (role, renewal) = session.expired(expired)
         switch role {
         case .alreadyRenewed:
             return
-        case .wait(let renewal):
-            await renewal.wait()
-        case .renew(let renewal):
+        case .wait:
+            await renewal?.wait()
+        case .renew:
             logger.info("server session expired; starting a new one", metadata: ["server": "\(serverName)"])
-            defer {
-                session.state.withLock { $0.renewal = nil }
-                renewal.signal()
-            }
-            try await initializeNewSession(session)
+            var newID: String?
+            defer { session.renewalEnded(sessionID: newID) }
+            newID = try await initializeNewSession(session)
         }
     }
 
     /// Initializes a new HTTP session (the MCP session's state — its tools, its capabilities —
-    /// is the server's, so a fresh initialize is all it takes).
-    private func initializeNewSession(_ session: SessionState) async throws {
+    /// is the server's, so a fresh initialize is all it takes). Returns the new session's id.
+    private func initializeNewSession(_ session: SessionState) async throws -> String {
         let initialize = Array(
             """
             {"jsonrpc":"2.0","id":"astra-renew","method":"initialize","params":{"protocolVersion":"\(session.protocolVersion ?? MCPProtocol.requestedVersion)",\
@@ -292,7 +293,7 @@ struct StreamableHTTPTransport: HTTPTransport {
         _ = try await response.body.collect(upTo: maxMessageBytes)
         let initialized = Array(#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.utf8)
         _ = try await send(request(session: session, sessionID: id), body: initialized).body.collect(upTo: 64 << 10)
-        session.state.withLock { $0.id = id }
+        return id
     }
 
     /// Ends the HTTP session (with `MCP-Protocol-Version`, which every request after initialize
