@@ -89,8 +89,9 @@ public struct AstraDaemon: Sendable {
         let syncScheduler = ToolSyncScheduler(interval: configuration.toolSyncInterval, syncer: syncer, store: servers, logger: logger)
         scheduler.value = syncScheduler
 
+        let beacon = ProgressBeacon()
         let worker = QueueWorker(
-            configuration: QueueWorker.Configuration(configuration), database: database, pool: pool, logger: logger,
+            configuration: QueueWorker.Configuration(configuration), database: database, pool: pool, logger: logger, beacon: beacon,
             onCallStarted: onCallStarted)
         let health = HealthMonitor(configuration: HealthMonitor.Configuration(configuration), store: servers, pool: pool, logger: logger)
         let watcher = ServerWatcher(
@@ -110,7 +111,10 @@ public struct AstraDaemon: Sendable {
             ])
         let startup = StartupService(store: servers, syncOnStart: configuration.syncOnStart, logger: logger)
         let databaseService = DatabaseService(client: database)
-        let others: [any Service] = [pool, worker, watcher, health, syncScheduler, inbox, listener, startup, WatchdogService()]
+        // Services shut down in reverse order: the watchdog last, so it keeps pinging while the
+        // worker drains.
+        let watchdog = WatchdogService(beacon: beacon, stepLimit: configuration.statementTimeout + .seconds(20), logger: logger)
+        let others: [any Service] = [watchdog, pool, worker, watcher, health, syncScheduler, inbox, listener, startup]
         return Parts(
             database: database, databaseService: databaseService, servers: servers, pool: pool, worker: worker, syncScheduler: syncScheduler,
             services: [databaseService] + others.map(databaseService.gating))

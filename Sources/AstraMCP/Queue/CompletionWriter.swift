@@ -18,11 +18,18 @@ final class CompletionWriter: Sendable {
     let lingerTarget: Int
     /// Wakes the claim loop when a retry scheduled by a written batch becomes due.
     let retryAlarm: Alarm
+    /// Told when a batch (or a try of it) starts, and when the writer waits.
+    let beacon: ProgressBeacon
+    static let loopName = "completion writer"
     private let batches = Atomic<Int>(0)
     private let written = Atomic<Int>(0)
 
-    init(store: QueueStore, gate: DispatchGate, leases: LeaseKeeper, retryAlarm: Alarm, batchSize: Int, maxConcurrency: Int, logger: Logger) {
+    init(
+        store: QueueStore, gate: DispatchGate, leases: LeaseKeeper, retryAlarm: Alarm, beacon: ProgressBeacon, batchSize: Int,
+        maxConcurrency: Int, logger: Logger
+    ) {
         self.store = store
+        self.beacon = beacon
         self.gate = gate
         self.leases = leases
         self.retryAlarm = retryAlarm
@@ -42,7 +49,9 @@ final class CompletionWriter: Sendable {
         while true {
             var batch: [Completion]
             if later.isEmpty {
+                beacon.idle(Self.loopName)
                 guard let next = await completions.nextBatch() else { break }
+                beacon.busy(Self.loopName)
                 batch = next
             } else {
                 laterRounds += 1
@@ -76,6 +85,7 @@ final class CompletionWriter: Sendable {
             gate.release(done.count)
             if gate.isClosed && gate.inFlight == 0 { drained.signal() }
         }
+        beacon.idle(Self.loopName)
     }
 
     /// Writes one batch; returns the completions to write again later.
@@ -92,7 +102,8 @@ final class CompletionWriter: Sendable {
         }
         var later: [Completion] = []
         let isStopping = { self.gate.isClosed }
-        await persist("write outcomes", attempts: 20, logger: logger, isStopping: isStopping) {
+        let onAttempt = { self.beacon.busy(Self.loopName) }
+        await persist("write outcomes", attempts: 20, logger: logger, isStopping: isStopping, onAttempt: onAttempt) {
             let (written, again) = try await self.store.complete(outcomes)
             later += again.map(Completion.finished)
             if written + again.count < outcomes.count {
@@ -101,10 +112,10 @@ final class CompletionWriter: Sendable {
                     metadata: ["count": "\(outcomes.count - written - again.count)"])
             }
         }
-        await persist("schedule retries", attempts: 20, logger: logger, isStopping: isStopping) {
+        await persist("schedule retries", attempts: 20, logger: logger, isStopping: isStopping, onAttempt: onAttempt) {
             later += try await self.store.retry(retries).map(Completion.retry)
         }
-        await persist("hand back executions", attempts: 5, logger: logger, isStopping: isStopping) {
+        await persist("hand back executions", attempts: 5, logger: logger, isStopping: isStopping, onAttempt: onAttempt) {
             later += try await self.store.release(releases).map(Completion.release)
         }
         if let soonest = retries.map(\.after).min() { retryAlarm.schedule(at: .now.advanced(by: soonest)) }

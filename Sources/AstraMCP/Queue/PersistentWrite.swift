@@ -6,12 +6,15 @@ import PostgresNIO
 /// (`isStopping`), at most `attempts` times (the leases then expire and another worker
 /// recovers the executions). A write the database refuses (see ``QueueStore/isRefusal(_:)``)
 /// is skipped at once: sending the same statement again cannot help, and it must never stall.
+/// `onAttempt` is told of each try (the writer shows the watchdog it is not stuck).
 func persist(
-    _ what: String, attempts: Int, logger: Logger, isStopping: () -> Bool, _ operation: () async throws -> Void
+    _ what: String, attempts: Int, logger: Logger, isStopping: () -> Bool, onAttempt: () -> Void = {},
+    _ operation: () async throws -> Void
 ) async {
     var attempt = 0
     while true {
         attempt += 1
+        onAttempt()
         do {
             try await operation()
             return

@@ -84,6 +84,7 @@ public final class QueueWorker: Service, Sendable {
     let caps: ServerCaps
     let writer: CompletionWriter
     let circuits: FleetCircuits
+    let beacon: ProgressBeacon
     var breakers: CircuitBreakers { circuits.breakers }
     /// Wakes the claim loop when a retry becomes due.
     private let retryAlarm = Alarm()
@@ -113,6 +114,8 @@ public final class QueueWorker: Service, Sendable {
     var currentPhase: Phase { Phase(rawValue: phase.load(ordering: .relaxed)) ?? .claiming }
 
     /// - Parameters:
+    ///   - beacon: Where the claim loop and the completion writer show the watchdog they make
+    ///     progress.
     ///   - onCallStarted: Called with an execution's id just before its `tools/call` is sent
     ///     (used by the benchmark to measure pickup latency).
     public init(
@@ -120,8 +123,10 @@ public final class QueueWorker: Service, Sendable {
         database: PostgresClient,
         pool: SessionPool,
         logger: Logger,
+        beacon: ProgressBeacon = ProgressBeacon(),
         onCallStarted: (@Sendable (UUID) -> Void)? = nil
     ) {
+        self.beacon = beacon
         self.configuration = configuration
         let instanceID = "\(configuration.workerID)/\(UUID().uuidString.prefix(8).lowercased())"
         self.instanceID = instanceID
@@ -138,7 +143,7 @@ public final class QueueWorker: Service, Sendable {
         self.leases = leases
         caps = ServerCaps(maxInFlightPerServer: configuration.maxInFlightPerServer)
         writer = CompletionWriter(
-            store: store, gate: gate, leases: leases, retryAlarm: retryAlarm, batchSize: configuration.completionBatchSize,
+            store: store, gate: gate, leases: leases, retryAlarm: retryAlarm, beacon: beacon, batchSize: configuration.completionBatchSize,
             maxConcurrency: configuration.maxConcurrency, logger: logger)
         let circuits = FleetCircuits(
             configuration: .init(configuration.circuitBreaker),
@@ -208,7 +213,10 @@ public final class QueueWorker: Service, Sendable {
 
     private func claimLoop(group: inout DiscardingTaskGroup, completions: CompletionBuffer) async {
         var failures = 0
-        while let free = await gate.waitForWork() {
+        while true {
+            beacon.idle("claim loop")
+            guard let free = await gate.waitForWork() else { break }
+            beacon.busy("claim loop")
             let limit = min(free, configuration.claimBatchSize)
             let claimed: [ClaimedExecution]
             do {
