@@ -45,11 +45,26 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Beside the engine: the demo (a throwaway PostgreSQL and demo servers) and the benchmark.
+        .target(
+            name: "AstraMCPDemo",
+            dependencies: [
+                "AstraMCP",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The thin command line over the engine.
         .executableTarget(
             name: "astra-mcpd",
             dependencies: [
                 "AstraMCP",
+                "AstraMCPDemo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -79,6 +94,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "AstraMCP",
+                "AstraMCPDemo",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

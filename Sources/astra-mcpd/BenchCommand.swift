@@ -1,3 +1,4 @@
+import AstraMCPDemo
 import ArgumentParser
 import AstraMCP
 import Foundation

@@ -1,3 +1,4 @@
+@testable import AstraMCPDemo
 import Foundation
 import Testing
 

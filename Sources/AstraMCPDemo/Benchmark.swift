@@ -1,3 +1,4 @@
+import AstraMCP
 import Foundation
 import Logging
 import PostgresNIO
@@ -103,10 +104,10 @@ public struct Benchmark: Sendable {
             defer { httpServer?.stop() }
             let config: String
             if let httpServer {
-                config = "{\"url\": \(JSONScanner.quote(httpServer.url))}"
+                config = "{\"url\": \(jsonQuoted(httpServer.url))}"
             } else {
-                let args = benchServer.command.dropFirst().map { JSONScanner.quote($0) }.joined(separator: ",")
-                config = "{\"command\": \(JSONScanner.quote(benchServer.command[0])), \"args\": [\(args)]}"
+                let args = benchServer.command.dropFirst().map { jsonQuoted($0) }.joined(separator: ",")
+                config = "{\"command\": \(jsonQuoted(benchServer.command[0])), \"args\": [\(args)]}"
             }
             let type = benchServer.overHTTP ? "http" : "stdio"
             let name = "bench-\(UUID().uuidString.prefix(8))"

@@ -1,3 +1,4 @@
+import AstraMCP
 import Foundation
 import Logging
 import PostgresNIO
@@ -81,8 +82,8 @@ public struct DemoRunner: Sendable {
             let database = parts.database
             let team = UUID()
             let stdio = try await register(
-                "demo", type: "stdio", config: "{\"command\": \(JSONScanner.quote(demoServerPath)), \"args\": []}", team: team, parts: parts)
-            let http = try await register("demo-http", type: "http", config: "{\"url\": \(JSONScanner.quote(httpServer.url))}", team: team, parts: parts)
+                "demo", type: "stdio", config: "{\"command\": \(jsonQuoted(demoServerPath)), \"args\": []}", team: team, parts: parts)
+            let http = try await register("demo-http", type: "http", config: "{\"url\": \(jsonQuoted(httpServer.url))}", team: team, parts: parts)
             _ = try await database.query("UPDATE mcp_tools SET timeout_seconds = 2, max_attempts = 1 WHERE tool_name = 'sleep'", logger: logger).collect()
 
             let started = ContinuousClock.now

@@ -1,3 +1,4 @@
+import AstraMCP
 import Foundation
 import Logging
 import Subprocess
