@@ -11,9 +11,10 @@ import Synchronization
 ///
 /// - Throughput: `count` executions of `add` enqueued at once, enqueue → all terminal
 ///   (counted from `astra_mcpd_finished` notifications).
-/// - Pickup latency: on an idle daemon, single INSERTs one at a time; from just before the
-///   INSERT is sent to just before the daemon hands `tools/call` to the server's session. This
-///   includes the INSERT's own round trip and commit, so it overstates the true figure.
+/// - Pickup latency: on an idle daemon, single INSERTs one at a time, each in its own
+///   transaction; from just before its COMMIT is sent to just before the daemon hands
+///   `tools/call` to the server's session.
+/// - CPU with calls in flight and nothing finishing: `sleep` calls held by the demo server.
 /// - Direct-call ceiling: the same server called through our session layer with the same
 ///   concurrency, no database.
 /// - Peak RSS of the process (daemon and benchmark driver together) and its CPU time while
@@ -130,18 +131,25 @@ public struct Benchmark: Sendable {
                     recording.set(true)
                     var latencies: [Duration] = []
                     for _ in 0..<latencySamples {
-                        let sent = ContinuousClock.now
-                        let id = try await database.query("""
-                            INSERT INTO mcp_tool_executions (user_id, team_id, server_id, tool_id, input_parameters)
-                            VALUES (\(team), \(team), \(serverID), \(toolID), '{"a": 1, "b": 2}') RETURNING id
-                            """, logger: logger).decode(UUID.self).collectAll()[0]
+                        // From the commit: the INSERT runs in a transaction of its own, and the
+                        // clock starts as its COMMIT is sent.
+                        let (id, committing) = try await database.withConnection { connection in
+                            _ = try await connection.query("BEGIN", logger: logger).collect()
+                            let id = try await connection.query("""
+                                INSERT INTO mcp_tool_executions (user_id, team_id, server_id, tool_id, input_parameters)
+                                VALUES (\(team), \(team), \(serverID), \(toolID), '{"a": 1, "b": 2}') RETURNING id
+                                """, logger: logger).decode(UUID.self).collectAll()[0]
+                            let committing = ContinuousClock.now
+                            _ = try await connection.query("COMMIT", logger: logger).collect()
+                            return (id, committing)
+                        }
                         while let notification = try await iterator.next(), !notification.payload.contains(id.uuidString.lowercased()) {}
-                        if let started = callStarted.withLock({ $0[id] }) { latencies.append(started - sent) }
+                        if let started = callStarted.withLock({ $0[id] }) { latencies.append(started - committing) }
                     }
                     recording.set(false)
                     latencies.sort()
                     if !latencies.isEmpty {
-                        print("  pickup latency (INSERT sent → tools/call handed to the session): p50 \(Self.ms(latencies[latencies.count / 2])), p99 \(Self.ms(latencies[min(latencies.count - 1, latencies.count * 99 / 100)]))  (\(latencies.count) samples)")
+                        print("  pickup latency (COMMIT sent → tools/call handed to the session): p50 \(Self.ms(latencies[latencies.count / 2])), p99 \(Self.ms(latencies[min(latencies.count - 1, latencies.count * 99 / 100)]))  (\(latencies.count) samples)")
                     }
 
                     // Throughput: everything enqueued at once, until every one is terminal.
@@ -175,6 +183,26 @@ public struct Benchmark: Sendable {
                     let renewals = stats.leaseRenewals - statsBefore.leaseRenewals
                     print(String(format: "  round trips to PostgreSQL per execution: %.3f (%d claims, %d completion batches, %d lease heartbeats)",
                                  Double(claims + batches + renewals) / Double(count), claims, batches, renewals))
+
+                    // Calls in flight, nothing finishing: the daemon should sleep too.
+                    if let sleepTool = try await database.query(
+                        "SELECT id FROM mcp_tools WHERE server_id = \(serverID) AND tool_name = 'sleep'", logger: logger
+                    ).decode(UUID.self).collectAll().first {
+                        let held = min(configuration.maxConcurrency, 64)
+                        _ = try await database.query("""
+                            INSERT INTO mcp_tool_executions (user_id, team_id, server_id, tool_id, input_parameters)
+                            SELECT \(team), \(team), \(serverID), \(sleepTool), '{"seconds": 6}'::jsonb FROM generate_series(1, \(held))
+                            """, logger: logger).collect()
+                        try await Task.sleep(for: .seconds(1))  // a benchmark's settling time, not a test's synchronisation
+                        let before = Self.cpuSeconds()
+                        try await Task.sleep(for: .seconds(4))
+                        let used = Self.cpuSeconds() - before
+                        print(String(format: "  CPU with %d calls in flight and none finishing, for 4 s: %.3f s (%.2f %% of a core)", held, used, 100 * used / 4))
+                        var finished = 0
+                        while finished < held, let notification = try await iterator.next() {
+                            finished += notification.payload.split(separator: ",").count
+                        }
+                    }
 
                     // The direct-call ceiling.
                     let session = try await parts.pool.session(for: server)

@@ -41,4 +41,20 @@ struct CompletionBufferTests {
         while let batch = await buffer.nextBatch() { sizes.append(batch.count) }
         #expect(sizes == [3, 2, 1, 1])
     }
+
+    @Test("the writer's linger ends the moment enough completions are in, not after its limit")
+    func lingerEndsWhenFull() async {
+        let buffer = CompletionBuffer(maxBatch: 100)
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                // An hour: only the third completion can end this wait in a test that passes.
+                await buffer.waitForItems(3, atMost: .seconds(3600))
+            }
+            for _ in 0..<3 { buffer.submit(outcome(bytes: 1)) }
+        }
+        #expect(buffer.takeAvailable(max: 100, bytes: 1 << 20).count == 3)
+        // Already there: no wait at all.
+        for _ in 0..<2 { buffer.submit(outcome(bytes: 1)) }
+        await buffer.waitForItems(2, atMost: .seconds(3600))
+    }
 }

@@ -63,6 +63,8 @@ final class CompletionBuffer: Sendable {
     private struct State {
         var items: [Completion] = []
         var waiter: CheckedContinuation<[Completion]?, Never>?
+        /// The writer lingering until this many items are here (see ``waitForItems(_:atMost:)``).
+        var lingerTarget: Int?
         var finished = false
         var maxBatch: Int
         var maxBatchBytes: Int
@@ -77,14 +79,36 @@ final class CompletionBuffer: Sendable {
         state = Mutex(State(maxBatch: maxBatch, maxBatchBytes: maxBatchBytes))
     }
 
+    /// Signalled when the lingering writer's target is reached.
+    private let lingerReached = WakeSignal()
+
     func submit(_ completion: Completion) {
+        var wakeLinger = false
         let resume: (CheckedContinuation<[Completion]?, Never>, [Completion])? = state.withLock { state in
             state.items.append(completion)
+            if let target = state.lingerTarget, state.items.count >= target {
+                state.lingerTarget = nil
+                wakeLinger = true
+            }
             guard let waiter = state.waiter else { return nil }
             state.waiter = nil
             return (waiter, takeBatch(&state))
         }
         resume?.0.resume(returning: resume?.1)
+        if wakeLinger { lingerReached.signal() }
+    }
+
+    /// Waits until `count` items are here (or the buffer is finished), at most `limit`: the
+    /// writer's linger, which ends as soon as its batch is full rather than after a fixed time.
+    func waitForItems(_ count: Int, atMost limit: Duration) async {
+        let already = state.withLock { state in
+            if state.items.count >= count || state.finished { return true }
+            state.lingerTarget = count
+            return false
+        }
+        guard !already else { return }
+        await lingerReached.wait(timeout: limit)
+        state.withLock { $0.lingerTarget = nil }
     }
 
     /// The next batch (at most `maxBatch`), waiting for one; nil once finished and drained.
@@ -111,6 +135,7 @@ final class CompletionBuffer: Sendable {
 
     /// No more completions will come; the writer ends after draining.
     func finish() {
+        lingerReached.signal()
         let waiter = state.withLock { state in
             state.finished = true
             guard state.items.isEmpty else { return nil as CheckedContinuation<[Completion]?, Never>? }

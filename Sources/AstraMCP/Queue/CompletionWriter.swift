@@ -14,8 +14,10 @@ final class CompletionWriter: Sendable {
     let leases: LeaseKeeper
     let logger: Logger
     let batchSize: Int
-    /// How many outcomes make a batch worth a short linger under load.
+    /// How many outcomes make a batch worth a linger under load.
     let lingerTarget: Int
+    /// The longest a batch waits for more outcomes.
+    static let maxLinger: Duration = .milliseconds(5)
     /// Wakes the claim loop when a retry scheduled by a written batch becomes due.
     let retryAlarm: Alarm
     /// Told when a batch (or a try of it) starts, and when the writer waits.
@@ -46,6 +48,8 @@ final class CompletionWriter: Sendable {
     func run(_ completions: CompletionBuffer, drained: AsyncEvent) async {
         var later: [Completion] = []
         var laterRounds = 0
+        var lastBatchAt: ContinuousClock.Instant?
+        var arrivalsPerSecond = 0.0
         while true {
             var batch: [Completion]
             if later.isEmpty {
@@ -68,12 +72,25 @@ final class CompletionWriter: Sendable {
                 batch = later + completions.takeAvailable(max: max(batchSize - later.count, 0), bytes: completions.maxBatchBytes - used)
                 later = []
             }
-            // Under load, linger a moment so one round trip carries many outcomes: the database's
-            // cost is mostly per statement, not per row.
-            if batch.count < lingerTarget, gate.inFlight - batch.count >= lingerTarget, !gate.isClosed {
-                try? await Task.sleep(for: .milliseconds(2))
-                let used = batch.reduce(0) { $0 + $1.approximateBytes }
-                batch += completions.takeAvailable(max: batchSize - batch.count, bytes: completions.maxBatchBytes - used)
+            // Under load, linger so one round trip carries many outcomes (the database's cost is
+            // mostly per statement, not per row): sized to demand, the batch waits for every call in
+            // flight, as long as their observed pace says that takes, at most
+            // `maxLinger`, and goes the moment it is full.
+            let now = ContinuousClock.now
+            if let last = lastBatchAt {
+                let seconds = max(Backoff.milliseconds(now - last) / 1000, 1e-6)
+                arrivalsPerSecond = arrivalsPerSecond == 0 ? Double(batch.count) / seconds : 0.8 * arrivalsPerSecond + 0.2 * Double(batch.count) / seconds
+            }
+            lastBatchAt = now
+            let demand = min(batchSize, max(lingerTarget, gate.inFlight))
+            if batch.count < demand, gate.inFlight - batch.count >= lingerTarget, !gate.isClosed, arrivalsPerSecond > 0 {
+                let expected = Double(demand - batch.count) / arrivalsPerSecond * 1.25
+                let wait = min(Duration.milliseconds(Int64(expected * 1000)), Self.maxLinger)
+                if wait >= .microseconds(200) {
+                    await completions.waitForItems(demand - batch.count, atMost: wait)
+                    let used = batch.reduce(0) { $0 + $1.approximateBytes }
+                    batch += completions.takeAvailable(max: batchSize - batch.count, bytes: completions.maxBatchBytes - used)
+                }
             }
             later += await write(batch)
             if later.isEmpty { laterRounds = 0 }
