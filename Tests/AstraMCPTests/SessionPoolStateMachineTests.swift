@@ -53,6 +53,18 @@ struct SessionPoolStateMachineTests {
         return false
     }
 
+    /// A pool of two: the first session ready with a call in flight (waiter 1), and the start of a
+    /// second one that waiter 2 waits for.
+    func busySessionAndFurtherStart(
+        _ machine: inout Machine, _ server: ServerDescriptor
+    ) throws -> (first: Machine.StartOrder, busy: FakeSession, second: Machine.StartOrder) {
+        let first = try start(machine.lease(server, waiter: 1, now: t0))
+        let busy = FakeSession("a")
+        _ = machine.sessionStarted(first.id, session: busy, now: t0)
+        busy.pendingCount = 1
+        return (first, busy, try start(machine.lease(server, waiter: 2, now: t0)))
+    }
+
     @Test("the first lease starts a session, later ones join it, all get it when it is ready; then it is used at once")
     func startJoinReady() throws {
         var machine = Self.machine()
@@ -104,11 +116,7 @@ struct SessionPoolStateMachineTests {
     func furtherSessionFailure() throws {
         var machine = Self.machine(poolSize: 2)
         let server = Self.server()
-        let first = try start(machine.lease(server, waiter: 1, now: t0))
-        let a = FakeSession("a")
-        _ = machine.sessionStarted(first.id, session: a, now: t0)
-        a.pendingCount = 1
-        let second = try start(machine.lease(server, waiter: 2, now: t0))
+        let (_, a, second) = try busySessionAndFurtherStart(&machine, server)
         let failed = machine.sessionFailedToStart(second.id, error: MCPSessionError(.startFailed, "no"), now: t0)
         #expect(failed.resumes.count == 1)
         #expect((try? failed.resumes[0].1.get()) === a)
@@ -234,11 +242,7 @@ struct SessionPoolStateMachineTests {
     func retire() throws {
         var machine = Self.machine(poolSize: 2)
         let server = Self.server()
-        let first = try start(machine.lease(server, waiter: 1, now: t0))
-        let a = FakeSession("a")
-        _ = machine.sessionStarted(first.id, session: a, now: t0)
-        a.pendingCount = 1
-        let second = try start(machine.lease(server, waiter: 2, now: t0))
+        let (first, a, second) = try busySessionAndFurtherStart(&machine, server)
 
         let actions = machine.retire(serverID: server.id, reason: "its credential changed", draining: true, now: t0)
         #expect(Set(actions.stops.map(\.id)) == [first.id, second.id])
