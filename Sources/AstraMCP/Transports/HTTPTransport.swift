@@ -121,23 +121,27 @@ extension HTTPTransport {
     /// - one that is not goes on a connection of its own, opened for it: no server closes a
     ///   connection for being idle before its first request, so the race cannot happen, and a
     ///   connection that breaks under it may really have reached the server;
-    /// - either way, a request that fails before the client took its body never left the daemon
-    ///   and is thrown as ``RequestNeverSent``, so the retry policy may try it again.
+    /// - such a request's body is streamed, so that it is known whether the client took it: one
+    ///   that fails before then never left the daemon and is thrown as ``RequestNeverSent``, so
+    ///   the retry policy may try it again. A repeatable request goes as plain bytes.
     func send(_ request: HTTPClientRequest, body: [UInt8], repeatable: Bool = true) async throws -> HTTPClientResponse {
         var request = request
         var sends = 1
         while true {
-            let tracked = TrackedBody(body)
-            request.body = .stream(tracked, length: .known(Int64(body.count)))
+            // Only a request that must not arrive twice needs to know whether its body was
+            // taken; a repeatable one goes as plain bytes (no streaming task per request).
+            let tracked = repeatable ? nil : TrackedBody(body)
+            request.body = tracked.map { .stream($0, length: .known(Int64(body.count))) } ?? .bytes(ByteBuffer(bytes: body))
             do {
                 return try await (repeatable ? client : endpoint.singleUseClient).execute(request, timeout: readTimeout, logger: logger)
             } catch {
                 guard !body.isEmpty, !Task.isCancelled else { throw error }
-                let mayResend = Self.isDeadConnection(error) && (repeatable || !tracked.wasTaken) && sends < endpoint.maxSendsOnDeadConnections
-                guard mayResend else { throw tracked.wasTaken ? error : RequestNeverSent(underlying: error) }
+                let taken = tracked?.wasTaken ?? true
+                let mayResend = Self.isDeadConnection(error) && (repeatable || !taken) && sends < endpoint.maxSendsOnDeadConnections
+                guard mayResend else { throw taken ? error : RequestNeverSent(underlying: error) }
                 logger.debug(
                     "the connection was dead before the server answered; sending the request again",
-                    metadata: ["server": "\(serverName)", "error": "\(error)", "body_taken": "\(tracked.wasTaken)"])
+                    metadata: ["server": "\(serverName)", "error": "\(error)", "body_taken": "\(taken)"])
                 sends += 1
             }
         }
