@@ -137,7 +137,7 @@ public final class QueueWorker: Service, Sendable {
         self.logger = logger
         let gate = DispatchGate(
             capacity: configuration.maxConcurrency,
-            backlogClaimThreshold: min(configuration.claimBatchSize, configuration.maxConcurrency / 4))
+            backlogClaimThreshold: min(configuration.claimBatchSize, configuration.maxConcurrency / 2))
         self.gate = gate
         let leases = LeaseKeeper(store: store, leaseDuration: configuration.leaseDuration, logger: logger)
         self.leases = leases
