@@ -215,6 +215,58 @@ struct SessionPoolStateMachineTests {
         #expect(machine.reconcile(only: Self.server(config: #"{"command":"a"}"#, revision: 2), now: t0).stops.isEmpty)
     }
 
+    @Test("a stale list neither replaces nor resizes the sessions of a newer row")
+    func staleListDoesNotResize() throws {
+        var machine = Self.machine()
+        let newer = Self.server(config: #"{"command":"srv","sessions":4}"#, revision: 6)
+        let first = try start(machine.lease(newer, waiter: 1, now: t0))
+        let a = FakeSession("a")
+        _ = machine.sessionStarted(first.id, session: a, now: t0)
+        a.pendingCount = 1
+        let second = try start(machine.lease(newer, waiter: 2, now: t0))
+        _ = machine.sessionStarted(second.id, session: FakeSession("b"), now: t0)
+        let older = Self.server(config: #"{"command":"srv","sessions":1}"#, revision: 5)
+        let (stopped, actions) = machine.reconcile(active: [older], readAt: at(.seconds(1)), now: at(.seconds(1)))
+        #expect(stopped.isEmpty)
+        #expect(actions.stops.isEmpty)
+        #expect(machine.sessionCount(serverID: newer.id) == 2)
+    }
+
+    @Test("a newer row is remembered while the server has no session, so a claim that raced it cannot start the old config")
+    func rememberedWithoutSessions() throws {
+        var machine = Self.machine()
+        let newer = Self.server(config: #"{"command":"new"}"#, revision: 2)
+        _ = machine.reconcile(only: newer, now: t0)
+        let order = try start(machine.lease(Self.server(config: #"{"command":"old"}"#, revision: 1), waiter: 1, now: t0))
+        #expect(order.server.configJSON == newer.configJSON)
+    }
+
+    @Test("a deleted server is forgotten: inserted again under its id, its revisions start afresh")
+    func deletedIsForgotten() throws {
+        var machine = Self.machine()
+        let old = Self.server(config: #"{"command":"old"}"#, revision: 9)
+        _ = try start(machine.lease(old, waiter: 1, now: t0))
+        _ = machine.retire(serverID: old.id, reason: "server deleted", deactivated: true, now: at(.seconds(1)))
+        let reinserted = Self.server(config: #"{"command":"new"}"#, revision: 1)
+        _ = machine.reconcile(only: reinserted, now: at(.seconds(2)))
+        let order = try start(machine.lease(reinserted, waiter: 2, now: at(.seconds(2))))
+        #expect(order.server.configJSON == reinserted.configJSON)
+    }
+
+    @Test("whoever waits for a further session that a smaller pool stops shares the busy one")
+    func shrinkHandsWaitersOver() throws {
+        var machine = Self.machine()
+        let big = Self.server(config: #"{"command":"srv","sessions":2}"#, revision: 1)
+        let first = try start(machine.lease(big, waiter: 1, now: t0))
+        let a = FakeSession("a")
+        _ = machine.sessionStarted(first.id, session: a, now: t0)
+        a.pendingCount = 1
+        _ = try start(machine.lease(big, waiter: 2, now: t0))
+        let actions = machine.reconcile(only: Self.server(config: #"{"command":"srv","sessions":1}"#, revision: 2), now: t0)
+        #expect(actions.resumes.count == 1)
+        #expect((try? actions.resumes[0].1.get()) === a)
+    }
+
     @Test("the same config spelled differently is the same config")
     func respelledConfig() throws {
         var machine = Self.machine()

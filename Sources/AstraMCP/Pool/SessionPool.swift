@@ -270,6 +270,8 @@ public final class SessionPool: Service, Sendable {
     public func shutdown() {
         apply { $0.shutdown() }
         startRequestsContinuation.finish()
+        // Sessions retired while draining are no longer the machine's, but still run: stop them too.
+        for stop in state.withLock({ Array($0.stopSignals.values) }) { stop.signal() }
     }
 
     // MARK: Executing the machine's actions

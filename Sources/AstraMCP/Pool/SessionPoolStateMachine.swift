@@ -290,7 +290,11 @@ struct SessionPoolStateMachine<Session: PooledSession, Clock: _Concurrency.Clock
     mutating func retire(serverID: UUID, reason: String, deactivated: Bool = false, draining: Bool = false, now: Instant) -> Actions {
         if deactivated { inactive[serverID] = now }
         guard let server = servers[serverID] else { return Actions() }
-        return remove(Array(server.slots.keys), of: serverID, reason: reason, draining: draining)
+        let actions = remove(Array(server.slots.keys), of: serverID, reason: reason, draining: draining)
+        // Deactivated or deleted: what was known of it goes too (a row inserted again under the
+        // same id starts its revisions afresh).
+        if deactivated { servers[serverID] = nil }
+        return actions
     }
 
     /// Stops the sessions whose server is not in `active`, or runs another config than it says.
@@ -320,11 +324,12 @@ struct SessionPoolStateMachine<Session: PooledSession, Clock: _Concurrency.Clock
     }
 
     /// Takes in one server's row, read after a change: stops its sessions if they run another
-    /// config, and the ones beyond a smaller pool. A row older than one seen changes nothing.
+    /// config, and the ones beyond a smaller pool. A row older than one seen changes nothing; a
+    /// newer one is remembered even while the server has no session, so a stale copy read
+    /// before the change (a claim that raced it) cannot start the old config later.
     mutating func reconcile(only descriptor: ServerDescriptor, now: Instant) -> Actions {
         if let known = servers[descriptor.id], isStale(descriptor, known: known.newest) { return Actions() }
         if descriptor.isActive { inactive[descriptor.id] = nil }
-        guard servers[descriptor.id] != nil else { return Actions() }
         let server = adopt(descriptor)
         if servers[server.id]!.slots.values.contains(where: { !$0.runs(server) }) {
             return retire(serverID: server.id, reason: "server config changed", now: now)
@@ -332,14 +337,20 @@ struct SessionPoolStateMachine<Session: PooledSession, Clock: _Concurrency.Clock
         return resize(server)
     }
 
-    /// Stops the sessions beyond a smaller `"sessions"`.
+    /// Remembers `descriptor` as its server's newest row (unless it is stale), and stops the
+    /// sessions beyond a smaller `"sessions"`. Whoever waits for a further session that is
+    /// stopped so shares the busy ones.
     private mutating func resize(_ descriptor: ServerDescriptor) -> Actions {
-        guard servers[descriptor.id] != nil, let size = try? poolSize(descriptor) else { return Actions() }
+        if let known = servers[descriptor.id], isStale(descriptor, known: known.newest) { return Actions() }
         let server = adopt(descriptor)
-        guard servers[server.id]!.poolSize != size else { return Actions() }
+        guard let size = try? poolSize(server), servers[server.id]!.poolSize != size else { return Actions() }
         servers[server.id]!.poolSize = size
         let surplus = servers[server.id]!.slots.keys.filter { $0 >= size }
-        return remove(surplus, of: server.id, reason: "the server's pool is smaller now")
+        var actions = remove(surplus, of: server.id, reason: "the server's pool is smaller now")
+        if let live = leastBusyLiveSession(of: server.id) {
+            actions.resumes = actions.resumes.map { waiter, result in (waiter, result.flatMapError { _ in .success(live) }) }
+        }
+        return actions
     }
 
     /// Stops the sessions nobody used for `idleTimeout` and that have nothing in flight.

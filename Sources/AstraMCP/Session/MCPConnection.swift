@@ -173,8 +173,9 @@ public final class MCPConnection: Sendable {
     func isAwaiting(id: Int) -> Bool { state.withLock { $0.pending[id] != nil } }
 
     /// Whether the server may harmlessly get request `id` twice (see ``request(_:params:timeout:repeatable:)``);
-    /// true for a request no longer pending, whose answer nobody awaits.
-    func isRepeatable(id: Int) -> Bool { state.withLock { $0.pending[id]?.repeatable ?? true } }
+    /// nil for a request no longer pending (cancelled or timed out before it left), which is
+    /// not to be sent at all.
+    func isRepeatable(id: Int) -> Bool? { state.withLock { $0.pending[id]?.repeatable } }
 
     /// Whether the connection has ended.
     public var isClosed: Bool { state.withLock { $0.closedReason != nil } }

@@ -1,7 +1,12 @@
 import AsyncHTTPClient
 import Logging
 import NIOCore
+import NIOPosix
 import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What an HTTP transport is given: where the server is, how to present its credential, and
 /// the limits that apply.
@@ -136,7 +141,8 @@ extension HTTPTransport {
                 return try await (repeatable ? client : endpoint.singleUseClient).execute(request, timeout: readTimeout, logger: logger)
             } catch {
                 guard !body.isEmpty, !Task.isCancelled else { throw error }
-                let taken = tracked?.wasTaken ?? true
+                // Without a tracked body, only a connection that was never made proves it.
+                let taken = tracked?.wasTaken ?? !Self.isConnectFailure(error)
                 let mayResend = Self.isDeadConnection(error) && (repeatable || !taken) && sends < endpoint.maxSendsOnDeadConnections
                 guard mayResend else { throw taken ? error : RequestNeverSent(underlying: error) }
                 logger.debug(
@@ -145,6 +151,14 @@ extension HTTPTransport {
                 sends += 1
             }
         }
+    }
+
+    /// No connection could be made (refused, timed out): nothing was sent.
+    static func isConnectFailure(_ error: any Error) -> Bool {
+        if error is NIOConnectionError { return true }
+        if let error = error as? HTTPClientError, error == .connectTimeout { return true }
+        if let error = error as? IOError, error.errnoCode == ECONNREFUSED { return true }
+        return false
     }
 
     /// The connection was dead before the request could use it: closed before the request got to

@@ -83,8 +83,14 @@ struct LegacySSETransport: HTTPTransport, MCPTransport {
         request.headers.add(name: "Content-Type", value: "application/json")
         for (name, value) in credentialHeaders { request.headers.add(name: name, value: value) }
         let requestID = Self.describe(body).id
+        var repeatable = true
+        if let requestID {
+            // Cancelled or timed out before it left: the server never gets it.
+            guard let known = connection.isRepeatable(id: requestID) else { return }
+            repeatable = known
+        }
         do {
-            let response = try await send(request, body: body, repeatable: requestID.map(connection.isRepeatable) ?? true)
+            let response = try await send(request, body: body, repeatable: repeatable)
             let excerpt = try await response.body.collect(upTo: 64 << 10)
             guard (200..<300).contains(response.status.code) else {
                 if let requestID { connection.failRequest(id: requestID, statusError(response, excerpt: String(buffer: excerpt))) }

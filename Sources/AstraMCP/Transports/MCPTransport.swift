@@ -5,11 +5,22 @@ protocol MCPTransport: Sendable {
     /// server goes away, and winds down when anyone else does (``MCPConnection/closed``).
     /// Returns once everything it started has ended (a stdio child has exited).
     func serve(_ connection: MCPConnection) async
+
+    /// The pool stops the session. By default the connection closes at once (its calls fail);
+    /// a transport that can let the server finish first (a stdio child given EOF and its exit
+    /// grace) does that instead, and closes the connection when it is done.
+    func stop(_ connection: MCPConnection)
+}
+
+extension MCPTransport {
+    func stop(_ connection: MCPConnection) {
+        connection.close(MCPSessionError(.disconnected, "server '\(connection.serverName)' was stopped"))
+    }
 }
 
 /// Runs one session's transport with what every transport needs beside it: the sweeper that
-/// times requests out (asleep until the earliest deadline), and the stop watcher, which closes
-/// the connection when the pool stops the session.
+/// times requests out (asleep until the earliest deadline), and the stop watcher, which tells
+/// the transport when the pool stops the session.
 enum SessionRunner {
     static func run(_ transport: some MCPTransport, connection: MCPConnection, stop: AsyncEvent) async {
         await withDiscardingTaskGroup { group in
@@ -17,7 +28,7 @@ enum SessionRunner {
             group.addTask {
                 await stop.wait()
                 guard !Task.isCancelled else { return }
-                connection.close(MCPSessionError(.disconnected, "server '\(connection.serverName)' was stopped"))
+                transport.stop(connection)
             }
             await transport.serve(connection)
             // The transport may end on its own (the server went away) before anyone closed it.

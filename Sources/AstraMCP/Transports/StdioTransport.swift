@@ -18,6 +18,13 @@ struct StdioTransport: MCPTransport {
     var exitGrace: Duration
     var daemonEnvironment: [String: String]
     var logger: Logger
+    /// Signalled by ``stop(_:)``: the child gets EOF on stdin, then its exit grace, then signals;
+    /// answers it sends meanwhile still reach their calls.
+    let stopRequested = AsyncEvent()
+
+    func stop(_ connection: MCPConnection) {
+        stopRequested.signal()
+    }
 
     /// Starts the child and serves `connection` until the child exits or the connection closes
     /// (the child is then stopped). When it returns the child has exited and `connection` is
@@ -115,8 +122,12 @@ struct StdioTransport: MCPTransport {
 
             }
             group.addTask {
-                // Closed on our side (stopped, hung, or its health check failed), even while the
-                // writer is stuck on a full pipe: stop the child.
+                await stopRequested.wait()
+                ended.signal()
+            }
+            group.addTask {
+                // Closed on our side (hung, or its health check failed), even while the writer is
+                // stuck on a full pipe: stop the child.
                 await connection.closed.wait()
                 ended.signal()
             }

@@ -83,7 +83,12 @@ struct StreamableHTTPTransport: HTTPTransport, MCPTransport {
         let isInitialize = method == "initialize"
         let sessionID = session.id
         do {
-            let repeatable = requestID.map(connection.isRepeatable) ?? true
+            var repeatable = true
+            if let requestID {
+                // Cancelled or timed out before it left: the server never gets it.
+                guard let known = connection.isRepeatable(id: requestID) else { return }
+                repeatable = known
+            }
             let response = try await send(request(session: session), body: body, repeatable: repeatable)
             // The server names the session in its answer to initialize (later answers may echo
             // it, but one arriving late must not bring back an expired session).
