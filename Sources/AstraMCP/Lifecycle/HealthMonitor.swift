@@ -95,6 +95,8 @@ public struct HealthMonitor: Service {
                 logger.error("server deactivated: unhealthy for too long", metadata: ["server": "\(server.name)"])
                 pool.retire(serverID: server.id, reason: "deactivated as unhealthy", deactivated: true)
             }
+        } catch is CancellationError {
+            return
         } catch {
             logger.error("could not record a health check", metadata: ["server": "\(server.name)", "error": "\(String(reflecting: error))"])
         }

@@ -41,27 +41,30 @@ public struct ServerWatcher: Service {
     }
 
     public func run() async throws {
-        await withDiscardingTaskGroup { group in
-            group.addTask {
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: reconcileInterval)
-                    changesContinuation.yield(nil)
+        // Cancelled on graceful shutdown, so a read in progress does not hold up the others.
+        try? await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: reconcileInterval)
+                        changesContinuation.yield(nil)
+                    }
                 }
-            }
-            for await change in changes.cancelOnGracefulShutdown() {
-                if let change, change.hasPrefix(Self.credentialsPrefix),
-                    let id = UUID(uuidString: String(change.dropFirst(Self.credentialsPrefix.count)))
-                {
-                    // Whichever daemon stored it: the sessions still send the old secret.
-                    logger.info("server credential changed; replacing its sessions", metadata: ["server_id": "\(id)"])
-                    pool.retire(serverID: id, reason: "its credential changed", draining: true)
-                } else if let change, let id = UUID(uuidString: change) {
-                    await refresh(id, group: &group)
-                } else {
-                    await reconcile(group: &group)
+                for await change in changes {
+                    if let change, change.hasPrefix(Self.credentialsPrefix),
+                        let id = UUID(uuidString: String(change.dropFirst(Self.credentialsPrefix.count)))
+                    {
+                        // Whichever daemon stored it: the sessions still send the old secret.
+                        logger.info("server credential changed; replacing its sessions", metadata: ["server_id": "\(id)"])
+                        pool.retire(serverID: id, reason: "its credential changed", draining: true)
+                    } else if let change, let id = UUID(uuidString: change) {
+                        await refresh(id, group: &group)
+                    } else {
+                        await reconcile(group: &group)
+                    }
                 }
+                group.cancelAll()
             }
-            group.cancelAll()
         }
     }
 
@@ -77,6 +80,8 @@ public struct ServerWatcher: Service {
             syncScheduler?.wakeUp()
             healthMonitor?.wakeUp()
             if eagerConnect { group.addTask { _ = try? await pool.session(for: server) } }
+        } catch is CancellationError {
+            return
         } catch {
             logger.error("could not read a changed server", metadata: ["server_id": "\(id)", "error": "\(String(reflecting: error))"])
         }
@@ -100,6 +105,8 @@ public struct ServerWatcher: Service {
                     }
                 }
             }
+        } catch is CancellationError {
+            return
         } catch {
             logger.error("could not reconcile the session pool", metadata: ["error": "\(String(reflecting: error))"])
         }
