@@ -89,6 +89,11 @@ public final class QueueWorker: Service, Sendable {
     /// Wakes the claim loop when a retry becomes due.
     private let retryAlarm = Alarm()
     private let phase = Atomic<UInt8>(Phase.claiming.rawValue)
+    /// Set while a claim whose answer was lost may have left leases of this process that it
+    /// never saw. Until the claim loop has handed them back, lease recovery waits: those leases,
+    /// expired, would look like a lost worker's, and a non-idempotent one would end `error`
+    /// although it never ran.
+    private let unseenLeases = Atomic<Bool>(false)
     private let claims = Mutex((claims: 0, executions: 0))
 
     /// Round trips and rows since start, to see how well claims and completions batch.
@@ -217,6 +222,23 @@ public final class QueueWorker: Service, Sendable {
             beacon.idle("claim loop")
             guard let free = await gate.waitForWork() else { break }
             beacon.busy("claim loop")
+            // Hand back, before the next claim (never beside one), what a claim whose answer was
+            // lost leased: this worker never saw those executions, so it never started them.
+            if unseenLeases.load(ordering: .acquiring) {
+                do {
+                    let released = try await store.releaseUnheldLeases(holding: leases.leases)
+                    unseenLeases.store(false, ordering: .releasing)
+                    if released > 0 {
+                        logger.warning("handed back executions of a claim whose answer was lost", metadata: ["count": "\(released)"])
+                    }
+                } catch {
+                    failures += 1
+                    logger.error("could not hand back the leases of a lost claim; retrying", metadata: ["error": "\(String(reflecting: error))"])
+                    try? await Task.sleep(for: Backoff.delay(failedAttempt: failures))
+                    gate.signalWork()
+                    continue
+                }
+            }
             let limit = min(free, configuration.claimBatchSize)
             let claimed: [ClaimedExecution]
             do {
@@ -224,15 +246,12 @@ public final class QueueWorker: Service, Sendable {
                 if failures > 0 { logger.info("claiming works again") }
                 failures = 0
             } catch {
+                // The claim may have committed with its answer lost.
+                unseenLeases.store(true, ordering: .releasing)
                 failures += 1
                 let delay = Backoff.delay(failedAttempt: failures)
                 logger.error("claim failed; retrying", metadata: ["error": "\(String(reflecting: error))", "retry_in": "\(delay)"])
                 try? await Task.sleep(for: delay)
-                // The claim may have committed with its answer lost: hand back what it leased,
-                // which this worker never saw and so never started.
-                if let released = try? await store.releaseUnheldLeases(holding: leases.leases), released > 0 {
-                    logger.warning("handed back executions of a claim whose answer was lost", metadata: ["count": "\(released)"])
-                }
                 gate.signalWork()
                 continue
             }
@@ -264,6 +283,10 @@ public final class QueueWorker: Service, Sendable {
         while !Task.isCancelled && !gate.isClosed {
             try? await Task.sleep(for: interval)
             if Task.isCancelled || gate.isClosed { return }
+            guard !unseenLeases.load(ordering: .acquiring) else {
+                gate.signalWork()  // the claim loop hands them back first
+                continue
+            }
             do {
                 let recovered = try await store.recoverExpiredLeases(defaultMaxAttempts: configuration.retry.maxAttempts, holding: leases.leases)
                 if recovered.handedBack + recovered.ended > 0 {
