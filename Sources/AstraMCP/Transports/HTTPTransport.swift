@@ -163,8 +163,14 @@ extension HTTPTransport {
 
     /// The connection was dead before the request could use it: closed before the request got to
     /// it (`ioOnClosedChannel`), or closed by the server (`remoteConnectionClosed`).
+    /// A reused connection the server had closed may also answer the request with a reset
+    /// (`ECONNRESET`) or refuse the write (`EPIPE`).
     static func isDeadConnection(_ error: any Error) -> Bool {
-        (error as? HTTPClientError) == HTTPClientError.remoteConnectionClosed || (error as? ChannelError) == ChannelError.ioOnClosedChannel
+        if (error as? HTTPClientError) == HTTPClientError.remoteConnectionClosed || (error as? ChannelError) == ChannelError.ioOnClosedChannel {
+            return true
+        }
+        if let error = error as? IOError, error.errnoCode == ECONNRESET || error.errnoCode == EPIPE { return true }
+        return false
     }
 
     /// What an outgoing message is: the integer id of a request of ours (nil for a notification,
