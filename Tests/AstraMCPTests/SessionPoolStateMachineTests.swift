@@ -53,7 +53,7 @@ struct SessionPoolStateMachineTests {
         return false
     }
 
-    /// A pool of two: the first session ready with a call in flight (waiter 1), and the start of a
+    /// The first session ready with a call in flight (waiter 1), and the start of a
     /// second one that waiter 2 waits for.
     func busySessionAndFurtherStart(
         _ machine: inout Machine, _ server: ServerDescriptor
@@ -219,11 +219,7 @@ struct SessionPoolStateMachineTests {
     func staleListDoesNotResize() throws {
         var machine = Self.machine()
         let newer = Self.server(config: #"{"command":"srv","sessions":4}"#, revision: 6)
-        let first = try start(machine.lease(newer, waiter: 1, now: t0))
-        let a = FakeSession("a")
-        _ = machine.sessionStarted(first.id, session: a, now: t0)
-        a.pendingCount = 1
-        let second = try start(machine.lease(newer, waiter: 2, now: t0))
+        let (_, _, second) = try busySessionAndFurtherStart(&machine, newer)
         _ = machine.sessionStarted(second.id, session: FakeSession("b"), now: t0)
         let older = Self.server(config: #"{"command":"srv","sessions":1}"#, revision: 5)
         let (stopped, actions) = machine.reconcile(active: [older], readAt: at(.seconds(1)), now: at(.seconds(1)))
@@ -257,11 +253,7 @@ struct SessionPoolStateMachineTests {
     func shrinkHandsWaitersOver() throws {
         var machine = Self.machine()
         let big = Self.server(config: #"{"command":"srv","sessions":2}"#, revision: 1)
-        let first = try start(machine.lease(big, waiter: 1, now: t0))
-        let a = FakeSession("a")
-        _ = machine.sessionStarted(first.id, session: a, now: t0)
-        a.pendingCount = 1
-        _ = try start(machine.lease(big, waiter: 2, now: t0))
+        let (_, a, _) = try busySessionAndFurtherStart(&machine, big)
         let actions = machine.reconcile(only: Self.server(config: #"{"command":"srv","sessions":1}"#, revision: 2), now: t0)
         #expect(actions.resumes.count == 1)
         #expect((try? actions.resumes[0].1.get()) === a)
@@ -333,11 +325,7 @@ struct SessionPoolStateMachineTests {
     func shrink() throws {
         var machine = Self.machine()
         let big = Self.server(config: #"{"command":"srv","sessions":2}"#, revision: 1)
-        let first = try start(machine.lease(big, waiter: 1, now: t0))
-        let a = FakeSession("a")
-        _ = machine.sessionStarted(first.id, session: a, now: t0)
-        a.pendingCount = 1
-        let second = try start(machine.lease(big, waiter: 2, now: t0))
+        let (_, _, second) = try busySessionAndFurtherStart(&machine, big)
         _ = machine.sessionStarted(second.id, session: FakeSession("b"), now: t0)
         // "sessions" is no transport setting: the session keeps running, the surplus stops.
         let small = Self.server(config: #"{"command":"srv","sessions":1}"#, revision: 2)
