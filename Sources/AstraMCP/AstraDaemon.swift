@@ -84,14 +84,18 @@ public struct AstraDaemon: Sendable {
             credentials: { server, auth in
                 try await credentialStore.secret(serverID: server.id, serverName: server.name, credentialType: auth.credentialType)
             })
-        let servers = ServerStore(database: database, logger: logger, answerTimeout: configuration.statementTimeout + .seconds(15))
+        // Beyond statement_timeout, so only a hung request meets it.
+        let answerTimeout = configuration.statementTimeout + .seconds(15)
+        let servers = ServerStore(database: database, logger: logger, answerTimeout: answerTimeout)
         let syncer = ToolSyncer(store: servers, pool: pool, logger: logger)
         let syncScheduler = ToolSyncScheduler(interval: configuration.toolSyncInterval, syncer: syncer, store: servers, logger: logger)
         scheduler.value = syncScheduler
 
         let beacon = ProgressBeacon()
+        let queue = QueueStore(
+            database: database, workerID: QueueWorker.instanceID(for: configuration.workerID), logger: logger, answerTimeout: answerTimeout)
         let worker = QueueWorker(
-            configuration: QueueWorker.Configuration(configuration), database: database, pool: pool, logger: logger, beacon: beacon,
+            configuration: QueueWorker.Configuration(configuration), store: queue, servers: servers, pool: pool, logger: logger, beacon: beacon,
             onCallStarted: onCallStarted)
         let health = HealthMonitor(configuration: HealthMonitor.Configuration(configuration), store: servers, pool: pool, logger: logger)
         let watcher = ServerWatcher(

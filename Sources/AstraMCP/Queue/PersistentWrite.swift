@@ -1,5 +1,4 @@
 import Logging
-import PostgresNIO
 
 /// Retries a database write with backoff: outcomes are never dropped while the database is
 /// away. While the daemon runs it retries until it succeeds; once it is stopping
@@ -18,10 +17,11 @@ func persist(
         do {
             try await operation()
             return
-        } catch let error as PSQLError where QueueStore.isRefusal(error) {
-            logger.error("the database refused to \(what); skipped", metadata: ["error": "\(QueueStore.reason(error))"])
-            return
         } catch {
+            if let refusal = QueueStore.refusal(error) {
+                logger.error("the database refused to \(what); skipped", metadata: ["error": "\(refusal)"])
+                return
+            }
             if isStopping() && attempt >= attempts { break }
             let delay = Backoff.delay(failedAttempt: attempt)
             logger.error("could not \(what); retrying", metadata: ["error": "\(String(reflecting: error))", "attempt": "\(attempt)"])

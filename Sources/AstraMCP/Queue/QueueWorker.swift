@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import PostgresNIO
 import ServiceLifecycle
 import Synchronization
 
@@ -118,14 +117,22 @@ public final class QueueWorker: Service, Sendable {
     /// Where the worker is in its life.
     var currentPhase: Phase { Phase(rawValue: phase.load(ordering: .relaxed)) ?? .claiming }
 
+    /// A lease owner for a process of the daemon configured as `workerID`: `<worker_id>/<random>`.
+    public static func instanceID(for workerID: String) -> String {
+        "\(workerID)/\(UUID().uuidString.prefix(8).lowercased())"
+    }
+
     /// - Parameters:
+    ///   - store: The queue's statements, made as this worker's instance (see ``instanceID(for:)``).
+    ///   - servers: Where circuit changes are recorded for the other daemons.
     ///   - beacon: Where the claim loop and the completion writer show the watchdog they make
     ///     progress.
     ///   - onCallStarted: Called with an execution's id just before its `tools/call` is sent
     ///     (used by the benchmark to measure pickup latency).
     public init(
         configuration: Configuration,
-        database: PostgresClient,
+        store: QueueStore,
+        servers: ServerStore,
         pool: SessionPool,
         logger: Logger,
         beacon: ProgressBeacon = ProgressBeacon(),
@@ -133,10 +140,7 @@ public final class QueueWorker: Service, Sendable {
     ) {
         self.beacon = beacon
         self.configuration = configuration
-        let instanceID = "\(configuration.workerID)/\(UUID().uuidString.prefix(8).lowercased())"
-        self.instanceID = instanceID
-        let answerTimeout = configuration.statementTimeout + .seconds(15)
-        let store = QueueStore(database: database, workerID: instanceID, logger: logger, answerTimeout: answerTimeout)
+        instanceID = store.workerID
         self.store = store
         self.pool = pool
         self.logger = logger
@@ -152,7 +156,7 @@ public final class QueueWorker: Service, Sendable {
             maxConcurrency: configuration.maxConcurrency, logger: logger)
         let circuits = FleetCircuits(
             configuration: .init(configuration.circuitBreaker),
-            servers: ServerStore(database: database, logger: logger, answerTimeout: answerTimeout), logger: logger,
+            servers: servers, logger: logger,
             isStopping: { gate.isClosed })
         self.circuits = circuits
         runner = ExecutionRunner(

@@ -3,18 +3,26 @@ import Logging
 import PostgresNIO
 
 /// The queue's database side: claim, complete, release. Each is one round trip.
-struct QueueStore: Sendable {
-    let database: PostgresClient
-    let workerID: String
-    let logger: Logger
-    /// How long to wait for a statement's answer before giving up on it (it is then repeated;
-    /// every write is fenced). Beyond `statement_timeout`, so only a hung request meets it.
-    var answerTimeout: Duration = .seconds(45)
+public struct QueueStore: Sendable {
+    /// The lease owner every claim and write is made as (a ``QueueWorker``'s instance id).
+    public let workerID: String
+    let runner: StatementRunner
+    var logger: Logger { runner.logger }
 
-    /// Runs one statement and collects its rows, waiting at most ``answerTimeout``.
+    /// - Parameters:
+    ///   - workerID: The lease owner, new for every process (see ``QueueWorker/instanceID(for:)``).
+    ///   - answerTimeout: How long to wait for a statement's answer before giving up on it (it
+    ///     is then repeated; every write is fenced). Beyond `statement_timeout`, so only a hung
+    ///     request meets it.
+    public init(database: PostgresClient, workerID: String, logger: Logger, answerTimeout: Duration = .seconds(45)) {
+        self.workerID = workerID
+        runner = StatementRunner(database: database, logger: logger, answerTimeout: answerTimeout)
+    }
+
+    /// Runs one statement and collects its rows, waiting at most the answer timeout.
     private func rows<Statement: PostgresPreparedStatement & Sendable>(_ statement: Statement) async throws -> [Statement.Row]
     where Statement.Row: Sendable {
-        try await StatementRunner(database: database, logger: logger, answerTimeout: answerTimeout).rows(statement)
+        try await runner.rows(statement)
     }
 
     func claim(limit: Int, lease: Duration, excludingServers saturated: [UUID]) async throws -> [ClaimedExecution] {
@@ -149,6 +157,12 @@ struct QueueStore: Sendable {
         // a replanned statement) may pass on another try.
         guard let state = error.serverInfo?[.sqlState] else { return false }
         return ["22", "23", "54"].contains(String(state.prefix(2)))
+    }
+
+    /// The database's own words when `error` is a refusal (see ``isRefusal(_:)``), else nil.
+    static func refusal(_ error: any Error) -> String? {
+        guard let error = error as? PSQLError, isRefusal(error) else { return nil }
+        return reason(error)
     }
 
     /// The database's own words for a refusal (never the statement's data).
