@@ -60,6 +60,11 @@ public struct AstraDaemon: Sendable {
         if let problem = (Result { try CredentialKeyring.load(directory: configuration.credentialKeysDirectory) }).failureDescription {
             logger.notice("stored credentials are unavailable until keys are added", metadata: ["reason": "\(problem)"])
         }
+        // Beyond statement_timeout, so only a hung request meets it.
+        let answerTimeout = configuration.statementTimeout + .seconds(15)
+        let queue = QueueStore(
+            database: database, workerID: QueueWorker.instanceID(for: configuration.workerID), logger: logger, answerTimeout: answerTimeout)
+        let progress = ProgressWriter(store: queue, interval: configuration.progressInterval, logger: logger)
         let credentialStore = CredentialStore(database: database, keysDirectory: configuration.credentialKeysDirectory, logger: logger)
         // The pool reports list_changed and reconnects to the sync scheduler, which needs the
         // pool itself: the box ties the knot.
@@ -68,11 +73,8 @@ public struct AstraDaemon: Sendable {
             configuration: SessionPool.Configuration(configuration), logger: logger,
             handlersForServer: { server in
                 var handlers = MCPConnection.Handlers()
-                handlers.progress = { token, progress, total, message in
-                    logger.debug("progress", metadata: [
-                        "server": "\(server.name)", "execution": "\(token)", "progress": "\(progress)",
-                        "total": "\(total.map { "\($0)" } ?? "-")", "message": "\(message ?? "")",
-                    ])
+                handlers.progress = { token, value, total, message in
+                    progress.report(token: token, progress: value, total: total, message: message)
                 }
                 handlers.toolsListChanged = {
                     logger.info("server says its tools changed", metadata: ["server": "\(server.name)"])
@@ -84,18 +86,14 @@ public struct AstraDaemon: Sendable {
             credentials: { server, auth in
                 try await credentialStore.secret(serverID: server.id, serverName: server.name, credentialType: auth.credentialType)
             })
-        // Beyond statement_timeout, so only a hung request meets it.
-        let answerTimeout = configuration.statementTimeout + .seconds(15)
         let servers = ServerStore(database: database, logger: logger, answerTimeout: answerTimeout)
         let syncer = ToolSyncer(store: servers, pool: pool, logger: logger)
         let syncScheduler = ToolSyncScheduler(interval: configuration.toolSyncInterval, syncer: syncer, store: servers, logger: logger)
         scheduler.value = syncScheduler
 
         let beacon = ProgressBeacon()
-        let queue = QueueStore(
-            database: database, workerID: QueueWorker.instanceID(for: configuration.workerID), logger: logger, answerTimeout: answerTimeout)
         let worker = QueueWorker(
-            configuration: QueueWorker.Configuration(configuration), store: queue, servers: servers, pool: pool, logger: logger, beacon: beacon,
+            configuration: QueueWorker.Configuration(configuration), store: queue, servers: servers, progress: progress, pool: pool, logger: logger, beacon: beacon,
             onCallStarted: onCallStarted)
         let health = HealthMonitor(configuration: HealthMonitor.Configuration(configuration), store: servers, pool: pool, logger: logger)
         let watcher = ServerWatcher(
@@ -111,6 +109,7 @@ public struct AstraDaemon: Sendable {
                 ChannelListener.pendingExecutions: { _ in worker.notifyWork() },
                 ChannelListener.serverChanges: watcher.serverChanged,
                 ChannelListener.circuitChanges: worker.circuitChanged,
+                ChannelListener.cancelRequests: worker.cancelRequested,
                 ChannelListener.credentialInbox: inbox.inboxPosted,
             ])
         let startup = StartupService(store: servers, syncOnStart: configuration.syncOnStart, logger: logger)

@@ -7,19 +7,28 @@ import Testing
 struct CallVerdictTests {
     static let policy = RetryPolicy(defaultMaxAttempts: 3, baseDelay: .seconds(1), maxDelay: .seconds(60))
 
-    static func facts(idempotent: Bool, attempt: Int = 1, maxAttempts: Int? = nil) -> CallVerdict.Facts {
-        .init(toolName: "charge", timeoutSeconds: 30, idempotent: idempotent, attempt: attempt, maxAttempts: maxAttempts)
+    static func facts(idempotent: Bool, attempt: Int = 1, maxAttempts: Int? = nil, cancelled: Bool = false) -> CallVerdict.Facts {
+        .init(
+            toolName: "charge", timeoutSeconds: 30, maxDurationSeconds: 600, idempotent: idempotent, attempt: attempt, maxAttempts: maxAttempts,
+            cancelled: cancelled)
     }
 
-    static func failed(_ code: MCPSessionError.Code, sent: Bool = true, neverSent: Bool = false, retryAfter: Duration? = nil) -> CallVerdict.CallResult {
+    static func failed(
+        _ code: MCPSessionError.Code, sent: Bool = true, neverSent: Bool = false, retryAfter: Duration? = nil,
+        limit: MCPSessionError.TimeoutLimit? = nil
+    ) -> CallVerdict.CallResult {
         var error = MCPSessionError(code, "boom")
+        error.timeoutLimit = limit
         error.requestNeverSent = neverSent
         error.retryAfter = retryAfter
         return .failed(error, requestSent: sent)
     }
 
-    func decide(_ result: CallVerdict.CallResult, idempotent: Bool = false, attempt: Int = 1, stopping: Bool = false) -> CallVerdict {
-        CallVerdict.decide(result, Self.facts(idempotent: idempotent, attempt: attempt), stopping: stopping, retryPolicy: Self.policy)
+    func decide(
+        _ result: CallVerdict.CallResult, idempotent: Bool = false, attempt: Int = 1, stopping: Bool = false, cancelled: Bool = false
+    ) -> CallVerdict {
+        CallVerdict.decide(
+            result, Self.facts(idempotent: idempotent, attempt: attempt, cancelled: cancelled), stopping: stopping, retryPolicy: Self.policy)
     }
 
     func isCountedRetry(_ verdict: CallVerdict) -> Bool {
@@ -49,11 +58,26 @@ struct CallVerdictTests {
         #expect(isCountedRetry(decide(Self.failed(.startFailed, sent: false))))
     }
 
-    @Test("a timeout ends as timeout with the tool's limit in the message, and counts against the server")
+    @Test("a timeout ends as timeout naming the limit it met, and counts against the server")
     func timeout() {
-        let verdict = decide(Self.failed(.timeout))
-        #expect(verdict.disposition == .finished(.timeout, output: nil, error: "tool 'charge' did not answer within 30 s"))
-        #expect(verdict.breaker == .failure(reason: "boom"))
+        let idle = decide(Self.failed(.timeout, limit: .idle))
+        #expect(idle.disposition == .finished(
+            .timeout, output: nil, error: "tool 'charge' gave no sign of life for 30 s (timeout_seconds: no reply or progress)"))
+        #expect(idle.breaker == .failure(reason: "boom"))
+        let capped = decide(Self.failed(.timeout, limit: .maxDuration))
+        #expect(capped.disposition == .finished(
+            .timeout, output: nil, error: "tool 'charge' ran longer than its limit of 600 s (max_duration_seconds)"))
+    }
+
+    @Test("a call the backend cancelled ends cancelled whatever failed, and tells the breaker nothing")
+    func cancelled() {
+        for result in [Self.failed(.cancelled), Self.failed(.disconnected), Self.failed(.timeout, limit: .idle)] {
+            let verdict = decide(result, idempotent: true, cancelled: true)
+            #expect(verdict == CallVerdict(disposition: .finished(.cancelled, output: nil, error: "cancelled at the backend's request"), breaker: .abandoned))
+        }
+        // An answer that won the race is kept.
+        let answered = decide(.answered(ToolCallResult(resultJSON: "{}", isError: false, errorText: nil)), cancelled: true)
+        #expect(answered.disposition == .finished(.success, output: "{}", error: nil))
     }
 
     @Test("a JSON-RPC error is the server answering; a misconfiguration says nothing about the server")

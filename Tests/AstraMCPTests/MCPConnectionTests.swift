@@ -81,7 +81,7 @@ struct MCPConnectionTests {
         #expect((error["message"] as? String)?.contains("sampling/createMessage") == true)
     }
 
-    @Test("notifications and garbage are ignored; progress reaches the handler")
+    @Test("notifications and garbage are ignored; progress reaches the handler only for a pending request's token")
     func notifications() async throws {
         final class Box: @unchecked Sendable {
             let lock = NSLock()
@@ -94,17 +94,70 @@ struct MCPConnectionTests {
         }
         let connection = MCPConnection(serverName: "p", logger: Logger(label: "test"), handlers: handlers)
         let peer = InMemoryPeer(connection)
+        let call = Task { try await connection.request("tools/call", params: "{}", timeout: nil, progressToken: "tok") }
+        let request = try await peer.next()
         peer.send("not json")
         peer.send("")
         peer.send(#"{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"x"}}"#)
         peer.send(#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"tok","progress":0.5,"total":2,"message":"half"}}"#)
+        peer.send(#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"made-up","progress":1}}"#)
         peer.send(#"{"jsonrpc":"2.0","id":12345,"result":{}}"#)  // a reply nobody waits for
+        peer.reply(to: request.id, result: "{}")
+        _ = try await call.value
+        // Progress after the reply belongs to no pending request.
+        peer.send(#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"tok","progress":2}}"#)
         let progress = box.lock.withLock { box.progress }
         #expect(progress.count == 1)
         #expect(progress.first?.0 == "tok")
         #expect(progress.first?.1 == 0.5)
         #expect(progress.first?.2 == 2)
         #expect(progress.first?.3 == "half")
+        #expect(connection.pendingCount == 0)
+        #expect(!connection.isClosed)
+    }
+
+    @Test("progress moves a request's idle deadline, never past its hard cap; expiry says which limit it met")
+    func deadlinesFollowProgress() async throws {
+        let peer = InMemoryPeer(connection)
+        let connection = self.connection
+        let idle = Task { try await connection.request("tools/call", params: "{}", timeout: .seconds(10), maxDuration: .seconds(3600), progressToken: "a") }
+        let a = try #require(try await peer.next().id)
+        let capped = Task { try await connection.request("tools/call", params: "{}", timeout: .seconds(10), maxDuration: .seconds(12), progressToken: "b") }
+        let b = try #require(try await peer.next().id)
+        let (a0, b0) = (try #require(connection.deadline(ofRequest: a)), try #require(connection.deadline(ofRequest: b)))
+
+        peer.send(#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"a","progress":1}}"#)
+        peer.send(#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"b","progress":1}}"#)
+        let (a1, b1) = (try #require(connection.deadline(ofRequest: a)), try #require(connection.deadline(ofRequest: b)))
+        #expect(a1 > a0, "progress starts the idle timeout again")
+        #expect(b1 > b0)
+        #expect(b1 <= b0.advanced(by: .seconds(2)), "never past the 12 s cap")
+
+        // Time passes: the sweeper is driven with the instants it would see.
+        connection.expireOverdue(now: a1)
+        let idleError = await #expect(throws: MCPSessionError.self) { try await idle.value }
+        #expect(idleError?.code == .timeout)
+        #expect(idleError?.timeoutLimit == .idle)
+        connection.expireOverdue(now: b0.advanced(by: .seconds(2)))
+        let cappedError = await #expect(throws: MCPSessionError.self) { try await capped.value }
+        #expect(cappedError?.timeoutLimit == .maxDuration)
+    }
+
+    @Test("cancel(progressToken:) tells the server notifications/cancelled with the request id; a late reply is ignored")
+    func cancelByProgressToken() async throws {
+        let peer = InMemoryPeer(connection)
+        let connection = self.connection
+        let call = Task { try await connection.callTool(name: "wait", argumentsJSON: "{}", progressToken: "exec-9", timeout: .seconds(60)) }
+        let request = try await peer.next()
+        #expect(connection.cancel(progressToken: "exec-9", reason: "the user asked"))
+        #expect(!connection.cancel(progressToken: "exec-9", reason: "again"), "only once")
+        let error = await #expect(throws: MCPSessionError.self) { try await call.value }
+        #expect(error?.code == .cancelled)
+        let cancelled = try await peer.next()
+        #expect(cancelled.method == "notifications/cancelled")
+        #expect(cancelled.params?["requestId"] as? Int == request.id)
+        #expect(cancelled.params?["reason"] as? String == "the user asked")
+        peer.reply(to: request.id, result: #"{"content":[]}"#)
         #expect(connection.pendingCount == 0)
         #expect(!connection.isClosed)
     }

@@ -30,7 +30,7 @@ struct StreamableHTTPTests {
         }
     }
 
-    @Test("our Swift demo server over Streamable HTTP (--http): concurrent calls succeed, a slow call ends as timeout")
+    @Test("our Swift demo server over Streamable HTTP (--http): concurrent calls succeed, a call over its cap ends as timeout")
     func swiftDemoServer() async throws {
         try TestPaths.requireExecutable(TestPaths.demoServer, hint: "build it with 'swift build --product astra-mcpd-demo-server'")
         let http = try await DemoHTTPServerProcess.start(executable: TestPaths.demoServer)
@@ -44,7 +44,9 @@ struct StreamableHTTPTests {
                 }
                 let rows = try await ExecutionRow.fetchAll(ids, from: daemon.database, logger: daemon.logger)
                 #expect(rows.values.allSatisfy { $0.status == "success" }, "\(rows.values.compactMap(\.errorMessage).prefix(3))")
-                try await daemon.execute("UPDATE mcp_tools SET timeout_seconds = 1 WHERE server_id = '\(server.id)' AND tool_name = 'sleep'")
+                // `sleep` reports progress, which extends timeout_seconds: the cap ends it.
+                try await daemon.execute(
+                    "UPDATE mcp_tools SET timeout_seconds = 1, max_duration_seconds = 1 WHERE server_id = '\(server.id)' AND tool_name = 'sleep'")
                 let slow = try await daemon.run("sleep", on: server, arguments: #"{"seconds": 5}"#)
                 #expect(slow.status == "timeout", "\(slow.errorMessage ?? "")")
                 let after = try await daemon.run("echo", on: server, arguments: #"{"text": "still fine"}"#)

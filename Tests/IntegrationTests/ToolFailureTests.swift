@@ -84,18 +84,19 @@ struct ToolFailureTests {
         }
     }
 
-    @Test("a call over the tool's timeout_seconds ends as timeout, and the session stays usable")
+    @Test("a call over the tool's max_duration_seconds ends as timeout, though it reports progress, and the session stays usable")
     func timeout() async throws {
         try await TestDatabase.with { db in
             try await TestDaemon.with(db) { daemon in
                 let demo = try await daemon.registerDemoServer()
                 try await daemon.sync(demo)
-                try await daemon.execute("UPDATE mcp_tools SET timeout_seconds = 1, is_idempotent = false WHERE tool_name = 'sleep'")
+                try await daemon.execute(
+                    "UPDATE mcp_tools SET timeout_seconds = 1, max_duration_seconds = 1, is_idempotent = false WHERE tool_name = 'sleep'")
                 let started = ContinuousClock.now
                 let row = try await daemon.run("sleep", on: demo, arguments: #"{"seconds":10}"#)
                 let elapsed = ContinuousClock.now - started
                 #expect(row.status == "timeout")
-                #expect(row.errorMessage == "tool 'sleep' did not answer within 1 s")
+                #expect(row.errorMessage == "tool 'sleep' ran longer than its limit of 1 s (max_duration_seconds)")
                 #expect(elapsed >= .seconds(1))
                 #expect(elapsed < .seconds(8), "the timeout fired before the tool answered")
 

@@ -24,6 +24,8 @@ extension DaemonConfiguration {
     /// - `poll_interval_seconds` (number > 0, default 5)
     /// - `lease_seconds` (number > 0, default 300)
     /// - `shutdown_grace_seconds` (number ≥ 0, default 30)
+    /// - `default_max_duration_seconds` (number > 0, default 3600)
+    /// - `progress_interval_seconds` (number ≥ 0, default 1)
     /// - `initialize_timeout_seconds` (number > 0, default 30)
     /// - `http_read_timeout_seconds` (number > 0, default 300)
     /// - `child_exit_grace_seconds` (number ≥ 0, default 2)
@@ -69,6 +71,8 @@ extension DaemonConfiguration {
         "statement_timeout_seconds": { c, v in c.statementTimeout = try seconds(v, allowZero: false) },
         "lock_timeout_seconds": { c, v in c.lockTimeout = try seconds(v, allowZero: false) },
         "shutdown_grace_seconds": { c, v in c.shutdownGrace = try seconds(v, allowZero: true) },
+        "default_max_duration_seconds": { c, v in c.defaultMaxDuration = try seconds(v, allowZero: false) },
+        "progress_interval_seconds": { c, v in c.progressInterval = try seconds(v, allowZero: true) },
         "initialize_timeout_seconds": { c, v in c.initializeTimeout = try seconds(v, allowZero: false) },
         "http_read_timeout_seconds": { c, v in c.httpReadTimeout = try seconds(v, allowZero: false) },
         "child_exit_grace_seconds": { c, v in c.childExitGrace = try seconds(v, allowZero: true) },

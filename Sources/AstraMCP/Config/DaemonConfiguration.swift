@@ -30,6 +30,11 @@ public struct DaemonConfiguration: Sendable {
     /// How long in-flight calls may finish after SIGTERM before they are handed back to the
     /// queue. Defaults to `30` s.
     public var shutdownGrace: Duration = .seconds(30)
+    /// The cap on a call whose tool sets no `max_duration_seconds`: progress never extends
+    /// it. Defaults to `3600` s.
+    public var defaultMaxDuration: Duration = .seconds(3600)
+    /// The least time between two progress writes of one execution. Defaults to `1` s.
+    public var progressInterval: Duration = .seconds(1)
     /// How long a server may take to start and answer `initialize`. Defaults to `30` s.
     public var initializeTimeout: Duration = .seconds(30)
     /// How long a remote server may stay silent: waiting for a response head, or between two

@@ -35,9 +35,12 @@ struct CallVerdict: Equatable {
     struct Facts {
         var toolName: String
         var timeoutSeconds: Int
+        var maxDurationSeconds: Int
         var idempotent: Bool
         var attempt: Int
         var maxAttempts: Int?
+        /// The backend asked to cancel the call while it ran (it was cancelled at its server).
+        var cancelled = false
     }
 
     /// - Parameter stopping: The daemon is closing its sessions under the calls in flight.
@@ -51,6 +54,10 @@ struct CallVerdict: Equatable {
         case .failed(let failure, let sent):
             error = failure
             requestSent = sent && !failure.requestNeverSent
+        }
+        if facts.cancelled {
+            // Whatever else failed, the call was stopped because the backend asked.
+            return CallVerdict(disposition: .finished(.cancelled, output: nil, error: CallCancellations.reason), breaker: .abandoned)
         }
 
         if stopping && error.code != .timeout && error.code != .remoteError {
@@ -66,7 +73,7 @@ struct CallVerdict: Equatable {
         }
         let breaker: BreakerEvent =
             RetryPolicy.countsAgainstServer(error) ? .failure(reason: error.message) : error.code == .remoteError ? .success : .abandoned
-        let message = error.code == .timeout ? "tool '\(facts.toolName)' did not answer within \(facts.timeoutSeconds) s" : error.message
+        let message = error.code == .timeout ? Self.timeoutMessage(error.timeoutLimit, facts) : error.message
         switch retryPolicy.decide(
             after: error, attempt: facts.attempt, maxAttempts: facts.maxAttempts, idempotent: facts.idempotent, requestSent: requestSent)
         {
@@ -74,6 +81,16 @@ struct CallVerdict: Equatable {
             return CallVerdict(disposition: .retry(after: delay, message: message, countsAsAttempt: true), breaker: breaker)
         case .giveUp:
             return CallVerdict(disposition: .finished(error.code == .timeout ? .timeout : .error, output: nil, error: message), breaker: breaker)
+        }
+    }
+
+    /// Which limit ended the call, in the words of the tool's columns.
+    static func timeoutMessage(_ limit: MCPSessionError.TimeoutLimit?, _ facts: Facts) -> String {
+        switch limit {
+        case .maxDuration:
+            "tool '\(facts.toolName)' ran longer than its limit of \(facts.maxDurationSeconds) s (max_duration_seconds)"
+        case .idle, nil:
+            "tool '\(facts.toolName)' gave no sign of life for \(facts.timeoutSeconds) s (timeout_seconds: no reply or progress)"
         }
     }
 }

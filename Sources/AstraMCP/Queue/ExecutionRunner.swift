@@ -10,6 +10,10 @@ struct ExecutionRunner: Sendable {
     let retryPolicy: RetryPolicy
     /// How long an execution may wait for an open circuit before it fails.
     let maxCircuitWait: Duration
+    /// The cap on a call whose tool sets no `max_duration_seconds`.
+    let defaultMaxDuration: Duration
+    /// Where the backend's cancel requests reach the calls.
+    let cancellations: CallCancellations
     let logger: Logger
     /// Called just before `tools/call` is handed to the server's session (benchmark hook).
     let onCallStarted: (@Sendable (UUID) -> Void)?
@@ -29,6 +33,7 @@ struct ExecutionRunner: Sendable {
             .retry(RetryRequest(id: execution.id, leaseToken: execution.leaseToken, after: delay, error: message, countsAsAttempt: counts))
         }
 
+        if execution.cancelRequested { return finish(.cancelled, error: CancelUnclaimedStatement.message) }
         if let problem = Self.validate(execution) { return finish(.error, error: problem) }
 
         let server = execution.server
@@ -47,6 +52,10 @@ struct ExecutionRunner: Sendable {
         var requestSent = false
         do {
             let session = try await pool.session(for: server)
+            guard cancellations.calling(execution.id, on: session.connection) else {
+                breakers.recordAbandoned(server)
+                return finish(.cancelled, error: CancelUnclaimedStatement.message)
+            }
             onCallStarted?(execution.id)
             requestSent = true
             result = .answered(
@@ -55,6 +64,7 @@ struct ExecutionRunner: Sendable {
                     argumentsJSON: execution.argumentsJSON,
                     progressToken: execution.id.uuidString.lowercased(),
                     timeout: .seconds(execution.timeoutSeconds),
+                    maxDuration: maxDuration(of: execution),
                     repeatable: execution.idempotent))
         } catch let error as MCPSessionError {
             result = .failed(error, requestSent: requestSent)
@@ -66,8 +76,10 @@ struct ExecutionRunner: Sendable {
         let verdict = CallVerdict.decide(
             result,
             CallVerdict.Facts(
-                toolName: execution.toolName, timeoutSeconds: execution.timeoutSeconds, idempotent: execution.idempotent,
-                attempt: execution.attempt, maxAttempts: execution.maxAttempts),
+                toolName: execution.toolName, timeoutSeconds: execution.timeoutSeconds,
+                maxDurationSeconds: Int(Backoff.milliseconds(maxDuration(of: execution)) / 1000), idempotent: execution.idempotent,
+                attempt: execution.attempt, maxAttempts: execution.maxAttempts,
+                cancelled: cancellations.wasCancelled(execution.id)),
             stopping: stopping(), retryPolicy: retryPolicy)
         // The permit is settled exactly once: success, failure, or given back.
         switch verdict.breaker {
@@ -88,6 +100,13 @@ struct ExecutionRunner: Sendable {
         case .release(let counts):
             return .release(ReleaseRequest(id: execution.id, leaseToken: execution.leaseToken, countsAsAttempt: counts))
         }
+    }
+
+    /// The call's hard cap: the tool's `max_duration_seconds`, which always wins; else the
+    /// daemon's default, which never cuts a call short of the tool's own `timeout_seconds`.
+    func maxDuration(of execution: ClaimedExecution) -> Duration {
+        if let seconds = execution.maxDurationSeconds { return .seconds(seconds) }
+        return max(defaultMaxDuration, .seconds(execution.timeoutSeconds))
     }
 
     /// Why the row cannot run, or nil.

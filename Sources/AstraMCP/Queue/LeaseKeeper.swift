@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import Synchronization
 
@@ -8,12 +9,15 @@ final class LeaseKeeper: Sendable {
     let store: QueueStore
     let leaseDuration: Duration
     let logger: Logger
+    /// Told of held executions the backend asked to cancel, at each renewal.
+    let onCancelRequested: @Sendable ([UUID]) -> Void
     private let held = Mutex<Set<HeldLease>>([])
     /// Heartbeat statements sent (each renews every lease held).
     private let renewals = Atomic<Int>(0)
 
-    init(store: QueueStore, leaseDuration: Duration, logger: Logger) {
+    init(store: QueueStore, leaseDuration: Duration, logger: Logger, onCancelRequested: @escaping @Sendable ([UUID]) -> Void = { _ in }) {
         self.store = store
+        self.onCancelRequested = onCancelRequested
         self.leaseDuration = leaseDuration
         self.logger = logger
     }
@@ -46,8 +50,9 @@ final class LeaseKeeper: Sendable {
             let leases = self.leases
             guard !leases.isEmpty else { continue }
             do {
-                try await store.renewLeases(leaseDuration, of: leases)
+                let cancelled = try await store.renewLeases(leaseDuration, of: leases)
                 renewals.add(1, ordering: .relaxed)
+                if !cancelled.isEmpty { onCancelRequested(cancelled) }
                 failed = false
             } catch {
                 failed = true

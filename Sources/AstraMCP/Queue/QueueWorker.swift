@@ -36,6 +36,8 @@ public final class QueueWorker: Service, Sendable {
         /// given up on (the statement is repeated).
         public var statementTimeout: Duration = .seconds(30)
         public var maxInFlightPerServer: Int = 32
+        /// The cap on a call whose tool sets no `max_duration_seconds`.
+        public var defaultMaxDuration: Duration = .seconds(3600)
         public var circuitBreaker = DaemonConfiguration.CircuitBreakerOptions()
         public var retry = DaemonConfiguration.RetryOptions()
 
@@ -53,6 +55,7 @@ public final class QueueWorker: Service, Sendable {
             shutdownGrace = daemon.shutdownGrace
             statementTimeout = daemon.statementTimeout
             maxInFlightPerServer = daemon.maxInFlightPerServer
+            defaultMaxDuration = daemon.defaultMaxDuration
             circuitBreaker = daemon.circuitBreaker
             retry = daemon.retry
         }
@@ -84,6 +87,12 @@ public final class QueueWorker: Service, Sendable {
     let writer: CompletionWriter
     let circuits: FleetCircuits
     let beacon: ProgressBeacon
+    let progress: ProgressWriter
+    let cancellations = CallCancellations()
+    /// Cancel requests for executions this worker does not run: they may be pending, and end
+    /// `cancelled` at once (bounded: beyond it, the claim ends them instead).
+    private let unclaimedCancels = Mutex<Set<UUID>>([])
+    private let unclaimedCancelsWake = WakeSignal()
     var breakers: CircuitBreakers { circuits.breakers }
     /// Wakes the claim loop when a retry becomes due.
     private let retryAlarm = Alarm()
@@ -125,6 +134,7 @@ public final class QueueWorker: Service, Sendable {
     /// - Parameters:
     ///   - store: The queue's statements, made as this worker's instance (see ``instanceID(for:)``).
     ///   - servers: Where circuit changes are recorded for the other daemons.
+    ///   - progress: Where the sessions' progress reports go (the worker runs its writes).
     ///   - beacon: Where the claim loop and the completion writer show the watchdog they make
     ///     progress.
     ///   - onCallStarted: Called with an execution's id just before its `tools/call` is sent
@@ -133,6 +143,7 @@ public final class QueueWorker: Service, Sendable {
         configuration: Configuration,
         store: QueueStore,
         servers: ServerStore,
+        progress: ProgressWriter,
         pool: SessionPool,
         logger: Logger,
         beacon: ProgressBeacon = ProgressBeacon(),
@@ -142,13 +153,18 @@ public final class QueueWorker: Service, Sendable {
         self.configuration = configuration
         instanceID = store.workerID
         self.store = store
+        self.progress = progress
         self.pool = pool
         self.logger = logger
         let gate = DispatchGate(
             capacity: configuration.maxConcurrency,
             backlogClaimThreshold: min(configuration.claimBatchSize, configuration.maxConcurrency / 2))
         self.gate = gate
-        let leases = LeaseKeeper(store: store, leaseDuration: configuration.leaseDuration, logger: logger)
+        let cancellations = cancellations
+        let leases = LeaseKeeper(store: store, leaseDuration: configuration.leaseDuration, logger: logger) { cancelled in
+            // The backstop for lost cancel notifications.
+            for id in cancelled { cancellations.cancel(id) }
+        }
         self.leases = leases
         caps = ServerCaps(maxInFlightPerServer: configuration.maxInFlightPerServer)
         writer = CompletionWriter(
@@ -164,12 +180,60 @@ public final class QueueWorker: Service, Sendable {
             retryPolicy: RetryPolicy(
                 defaultMaxAttempts: configuration.retry.maxAttempts, baseDelay: configuration.retry.baseDelay,
                 maxDelay: configuration.retry.maxDelay),
-            maxCircuitWait: configuration.circuitBreaker.maxWait, logger: logger, onCallStarted: onCallStarted)
+            maxCircuitWait: configuration.circuitBreaker.maxWait, defaultMaxDuration: configuration.defaultMaxDuration,
+            cancellations: cancellations, logger: logger, onCallStarted: onCallStarted)
     }
 
     /// Wakes the claim loop: something may have been enqueued.
     public func notifyWork() {
         gate.signalWork()
+    }
+
+    /// The backend asked to cancel an execution (`astra_mcpd_cancel`, payload: its id). One this
+    /// worker runs is cancelled at once; any other may be pending, and is ended by a statement.
+    public func cancelRequested(_ payload: String?) {
+        // nil: the listener reconnected. What it missed reaches the calls by the heartbeat, and
+        // pending executions by their claim.
+        guard let payload else { return }
+        guard let id = UUID(uuidString: payload) else {
+            logger.warning("ignoring a cancel notification without an execution id", metadata: ["payload": "\(payload)"])
+            return
+        }
+        if cancellations.cancel(id) { return }
+        let added = unclaimedCancels.withLock { ids in
+            guard ids.count < Self.maxUnclaimedCancels else { return false }
+            return ids.insert(id).inserted
+        }
+        if added { unclaimedCancelsWake.signal() }
+    }
+
+    /// The most cancel requests waiting for their statement; more are left to the claim.
+    static let maxUnclaimedCancels = 10_000
+
+    /// Ends the pending executions whose cancel was asked for, in batches, until cancelled.
+    private func runUnclaimedCancels() async {
+        var failures = 0
+        while !Task.isCancelled {
+            let ids = unclaimedCancels.withLock { ids in
+                defer { ids = [] }
+                return ids
+            }
+            guard !ids.isEmpty else {
+                await unclaimedCancelsWake.wait(timeout: .seconds(3600))
+                continue
+            }
+            do {
+                let ended = try await store.cancelUnclaimed(Array(ids))
+                failures = 0
+                if ended > 0 { logger.debug("cancelled pending executions", metadata: ["count": "\(ended)"]) }
+            } catch {
+                // Kept for the next try; the claim ends them meanwhile if it comes first.
+                unclaimedCancels.withLock { $0.formUnion(ids) }
+                failures += 1
+                logger.error("could not cancel pending executions; retrying", metadata: ["error": "\(String(reflecting: error))"])
+                try? await Task.sleep(for: Backoff.delay(failedAttempt: failures))
+            }
+        }
     }
 
     /// Another daemon recorded a circuit change (see ``FleetCircuits/circuitChanged(_:)``).
@@ -191,6 +255,8 @@ public final class QueueWorker: Service, Sendable {
             group.addTask { await self.leases.runHeartbeat() }
             group.addTask { await self.retryAlarm.run { self.gate.signalWork() } }
             group.addTask { await self.circuits.run() }
+            group.addTask { await self.progress.run() }
+            group.addTask { await self.runUnclaimedCancels() }
 
             await withGracefulShutdownHandler {
                 await self.claimLoop(group: &group, completions: completions)
@@ -267,9 +333,12 @@ public final class QueueWorker: Service, Sendable {
             caps.claimed(claimed)
             leases.hold(claimed)
             for execution in claimed {
+                cancellations.starting(execution.id)
                 logger.debug("claimed", metadata: ["execution": "\(execution.id)", "tool": "\(execution.toolName)", "server": "\(execution.server.name)"])
                 group.addTask {
                     let completion = await self.runner.run(execution) { self.currentPhase == .stoppingCalls }
+                    self.cancellations.finished(execution.id)
+                    self.progress.forget(execution.id)
                     let wasSaturated = self.caps.finished(serverID: execution.server.id)
                     completions.submit(completion)
                     // Claims skipped this server's executions while it was at its cap: look again.

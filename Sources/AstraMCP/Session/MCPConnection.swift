@@ -24,7 +24,16 @@ public final class MCPConnection: Sendable {
 
     private struct Pending {
         var continuation: CheckedContinuation<MCPResponse, any Error>
+        /// When the request times out: the sooner of its last sign of life plus `idleTimeout`
+        /// and `hardDeadline`.
         var deadline: ContinuousClock.Instant?
+        /// How long the request may go without a sign of life (a progress notification for
+        /// its `progressToken` resets it).
+        var idleTimeout: Duration?
+        /// The cap nothing extends.
+        var hardDeadline: ContinuousClock.Instant?
+        /// The `_meta.progressToken` the request carries, if any.
+        var progressToken: String?
         var method: String
         /// The number of outbound chunks the transport had taken when this request's bytes
         /// were buffered: the request left the daemon only once `chunksTaken` is past it.
@@ -37,6 +46,8 @@ public final class MCPConnection: Sendable {
     private struct State {
         var nextID = 1
         var pending: [Int: Pending] = [:]
+        /// The pending requests by the progress token they carry.
+        var progressTokens: [String: Int] = [:]
         var closedReason: MCPSessionError?
         var outbound: [UInt8] = []
         /// How many times the transport took the outbound buffer.
@@ -49,6 +60,13 @@ public final class MCPConnection: Sendable {
         /// When the timeout sweeper will next look (nil: it sleeps until told): a request with
         /// an earlier deadline wakes it.
         var plannedSweep: ContinuousClock.Instant?
+
+        /// Removes a pending request, and its progress token with it.
+        mutating func removePending(_ id: Int) -> Pending? {
+            guard let removed = pending.removeValue(forKey: id) else { return nil }
+            if let token = removed.progressToken { progressTokens.removeValue(forKey: token) }
+            return removed
+        }
     }
 
     /// The server's name, for messages and logs.
@@ -87,13 +105,21 @@ public final class MCPConnection: Sendable {
     /// - Parameters:
     ///   - method: The JSON-RPC method.
     ///   - params: The `params` object as JSON text, inserted verbatim; nil for none.
-    ///   - timeout: How long to wait; on expiry the request fails with ``MCPSessionError/Code/timeout``
-    ///     and the server is sent `notifications/cancelled`.
+    ///   - timeout: How long to wait without a sign of life; on expiry the request fails with
+    ///     ``MCPSessionError/Code/timeout`` and the server is sent `notifications/cancelled`. Each
+    ///     progress notification for `progressToken` starts it again.
+    ///   - maxDuration: The cap on the whole request, which progress does not extend.
+    ///   - progressToken: The `_meta.progressToken` inside `params`, if any: its progress
+    ///     notifications are handed to ``Handlers/progress`` and keep the request alive, and
+    ///     ``cancel(progressToken:reason:)`` finds the request by it.
     ///   - repeatable: Whether the server may harmlessly get it twice. A transport sends a request
     ///     that is not only where no earlier use of the connection can have left it dead, and
     ///     sends it again only if it provably never left.
     /// - Returns: The response; a JSON-RPC error reply is thrown as ``MCPSessionError/Code/remoteError``.
-    public func request(_ method: String, params: String?, timeout: Duration?, repeatable: Bool = true) async throws -> MCPResponse {
+    public func request(
+        _ method: String, params: String?, timeout: Duration?, maxDuration: Duration? = nil, progressToken: String? = nil,
+        repeatable: Bool = true
+    ) async throws -> MCPResponse {
         let id = state.withLock { state in
             defer { state.nextID += 1 }
             return state.nextID
@@ -101,7 +127,9 @@ public final class MCPConnection: Sendable {
         var message = "{\"jsonrpc\":\"2.0\",\"id\":\(id),\"method\":\"\(method)\""
         if let params { message += ",\"params\":" + params }
         message += "}\n"
-        let deadline = timeout.map { ContinuousClock.now.advanced(by: $0) }
+        let now = ContinuousClock.now
+        let hardDeadline = maxDuration.map { now.advanced(by: $0) }
+        let deadline = Self.earlier(timeout.map { now.advanced(by: $0) }, hardDeadline)
 
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<MCPResponse, any Error>) in
@@ -110,7 +138,10 @@ public final class MCPConnection: Sendable {
                 var wakeSweeper = false
                 let closed: MCPSessionError? = state.withLock { state in
                     if let reason = state.closedReason { return reason }
-                    state.pending[id] = Pending(continuation: continuation, deadline: deadline, method: method, chunk: state.chunksTaken, repeatable: repeatable)
+                    state.pending[id] = Pending(
+                        continuation: continuation, deadline: deadline, idleTimeout: timeout, hardDeadline: hardDeadline,
+                        progressToken: progressToken, method: method, chunk: state.chunksTaken, repeatable: repeatable)
+                    if let progressToken { state.progressTokens[progressToken] = id }
                     if let deadline, state.plannedSweep.map({ deadline < $0 }) ?? true {
                         state.plannedSweep = deadline
                         wakeSweeper = true
@@ -196,22 +227,39 @@ public final class MCPConnection: Sendable {
 
     /// Fails request `id` locally and tells the server to stop working on it.
     private func cancel(id: Int, reason: String) {
-        let pending = state.withLock { state in
-            let removed = state.pending.removeValue(forKey: id)
-            return removed
-        }
+        let pending = state.withLock { $0.removePending(id) }
         guard let pending else { return }
         notify("notifications/cancelled", params: "{\"requestId\":\(id),\"reason\":\(JSONScanner.quote(reason))}")
         pending.continuation.resume(throwing: MCPSessionError(.cancelled, "request \(pending.method) cancelled"))
         runIdleActions()
     }
 
+    /// Cancels the pending request that carries `progressToken`: the server is sent
+    /// `notifications/cancelled` with its request id, the request fails with
+    /// ``MCPSessionError/Code/cancelled``, and a reply arriving later is ignored.
+    /// - Returns: Whether such a request was pending.
+    @discardableResult
+    public func cancel(progressToken: String, reason: String) -> Bool {
+        guard let id = state.withLock({ $0.progressTokens[progressToken] }) else { return false }
+        cancel(id: id, reason: reason)
+        return true
+    }
+
+    /// The request id of the pending request that carries `progressToken`.
+    func requestID(progressToken: String) -> Int? { state.withLock { $0.progressTokens[progressToken] } }
+
+    /// When pending request `id` times out (for tests: progress moves it).
+    func deadline(ofRequest id: Int) -> ContinuousClock.Instant? { state.withLock { $0.pending[id]?.deadline } }
+
+    private static func earlier(_ a: ContinuousClock.Instant?, _ b: ContinuousClock.Instant?) -> ContinuousClock.Instant? {
+        guard let a else { return b }
+        guard let b else { return a }
+        return min(a, b)
+    }
+
     /// Fails one pending request (its transport could not deliver it or got no reply).
     func failRequest(id: Int, _ error: MCPSessionError) {
-        let pending = state.withLock { state in
-            let removed = state.pending.removeValue(forKey: id)
-            return removed
-        }
+        let pending = state.withLock { $0.removePending(id) }
         pending?.continuation.resume(throwing: error)
         runIdleActions()
     }
@@ -243,7 +291,7 @@ public final class MCPConnection: Sendable {
                     next = deadline
                 }
             }
-            for (id, _) in expired { state.pending.removeValue(forKey: id) }
+            for (id, _) in expired { _ = state.removePending(id) }
             // Calls that time out together are one sign, not several.
             if !expired.isEmpty { state.consecutiveTimeouts += 1 }
             state.plannedSweep = next
@@ -253,7 +301,10 @@ public final class MCPConnection: Sendable {
         guard !expired.isEmpty else { return .some(next) }
         for (id, pending) in expired {
             notify("notifications/cancelled", params: "{\"requestId\":\(id),\"reason\":\"timeout\"}")
-            pending.continuation.resume(throwing: MCPSessionError(.timeout, "\(pending.method) timed out"))
+            let capped = pending.hardDeadline.map { $0 <= now } ?? false
+            var error = MCPSessionError(.timeout, "\(pending.method) timed out")
+            error.timeoutLimit = capped ? .maxDuration : .idle
+            pending.continuation.resume(throwing: error)
         }
         let timeouts = state.withLock { $0.consecutiveTimeouts }
         if timeouts >= hungAfterTimeouts {
@@ -306,6 +357,7 @@ public final class MCPConnection: Sendable {
             if state.closedReason == nil { state.closedReason = reason }
             let pending = state.pending
             state.pending = [:]
+            state.progressTokens = [:]
             state.outbound = []
             defer { state.writer = nil }
             return (pending, state.writer, state.chunksTaken)
@@ -469,7 +521,7 @@ public final class MCPConnection: Sendable {
             return
         }
         let (pending, idleActions) = state.withLock { state in
-            let removed = state.pending.removeValue(forKey: requestID)
+            let removed = state.removePending(requestID)
             // A server that answers pings but no calls is still hung.
             if removed?.method != "ping" { state.consecutiveTimeouts = 0 }
             guard state.pending.isEmpty, !state.idleActions.isEmpty else { return (removed, [@Sendable () -> Void]()) }
@@ -527,8 +579,19 @@ public final class MCPConnection: Sendable {
                 default: break
                 }
             }
-            state.withLock { $0.consecutiveTimeouts = 0 }  // a sign of life
-            if let token, let progress { handlers.progress(token, progress, total, message) }
+            guard let token else { return }
+            // A sign of life: the request it belongs to gets its idle timeout again. Progress
+            // for a token no pending request carries is dropped (it may be a late one, or made up).
+            let known: Bool = state.withLock { state in
+                state.consecutiveTimeouts = 0
+                guard let id = state.progressTokens[token], var pending = state.pending[id] else { return false }
+                if let idle = pending.idleTimeout {
+                    pending.deadline = Self.earlier(ContinuousClock.now.advanced(by: idle), pending.hardDeadline)
+                    state.pending[id] = pending
+                }
+                return true
+            }
+            if known, let progress { handlers.progress(token, progress, total, message) }
         case "notifications/tools/list_changed":
             handlers.toolsListChanged()
         case "notifications/message":

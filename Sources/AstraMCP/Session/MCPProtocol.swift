@@ -75,20 +75,24 @@ extension MCPConnection {
     /// - Parameters:
     ///   - name: The tool's name.
     ///   - argumentsJSON: The arguments object as JSON text; sent verbatim.
-    ///   - progressToken: A token under which the server may report progress.
-    ///   - timeout: The deadline for the reply.
+    ///   - progressToken: A token under which the server may report progress; each report
+    ///     starts `timeout` again, and ``MCPConnection/cancel(progressToken:reason:)`` finds the call by it.
+    ///   - timeout: How long the call may go without a reply or a progress report.
+    ///   - maxDuration: The cap on the whole call, which progress does not extend.
     ///   - repeatable: Whether the tool is idempotent, so that the call may reach it twice.
     public func callTool(
         name: String,
         argumentsJSON: String,
         progressToken: String?,
         timeout: Duration,
+        maxDuration: Duration? = nil,
         repeatable: Bool = true
     ) async throws -> ToolCallResult {
         var params = "{\"name\":" + JSONScanner.quote(name) + ",\"arguments\":" + argumentsJSON
         if let progressToken { params += ",\"_meta\":{\"progressToken\":" + JSONScanner.quote(progressToken) + "}" }
         params += "}"
-        let response = try await request("tools/call", params: params, timeout: timeout, repeatable: repeatable)
+        let response = try await request(
+            "tools/call", params: params, timeout: timeout, maxDuration: maxDuration, progressToken: progressToken, repeatable: repeatable)
         return try response.withResult { scanner, range -> ToolCallResult in
             guard scanner.firstByte(of: range) == UInt8(ascii: "{") else {
                 throw MCPSessionError(.protocolError, "tools/call result is not an object")

@@ -43,6 +43,17 @@ public struct MCPSessionError: Error, Sendable, CustomStringConvertible {
     /// fresh connection is safe even for a tool that is not idempotent.
     public var requestNeverSent: Bool
 
+    /// Which limit a ``Code/timeout`` met.
+    public enum TimeoutLimit: Sendable, Equatable {
+        /// The request went `timeout` without a reply or a progress notification.
+        case idle
+        /// The request reached its hard cap (`max_duration_seconds`), whatever its progress.
+        case maxDuration
+    }
+
+    /// For a ``Code/timeout``: which limit ended the request.
+    public var timeoutLimit: TimeoutLimit?
+
     public init(_ code: Code, _ message: String, retryAfter: Duration? = nil, requestNeverSent: Bool = false) {
         self.code = code
         self.message = message

@@ -19,6 +19,8 @@ public struct ChannelListener: Service {
     public static let serverChanges = "astra_mcpd_servers"
     /// A daemon recorded a server's circuit state; the payload is the server's id.
     public static let circuitChanges = "astra_mcpd_circuits"
+    /// The backend asked to cancel an execution; the payload is its id.
+    public static let cancelRequests = "astra_mcpd_cancel"
     /// A backend posted a secret to the credential inbox.
     public static let credentialInbox = "astra_mcpd_credentials"
 

@@ -34,7 +34,12 @@ public struct ClaimedExecution: Sendable {
     public var toolEnabled: Bool
     /// The server no longer offers the tool.
     public var toolRemoved: Bool
+    /// How long the call may go without a sign of life (a reply or a progress report).
     public var timeoutSeconds: Int
+    /// The tool's hard cap on a call (`mcp_tools.max_duration_seconds`), if set.
+    public var maxDurationSeconds: Int?
+    /// The backend asked for a cancel before this claim (the call is then never sent).
+    public var cancelRequested: Bool
     public var server: ServerDescriptor
     /// This attempt's number (1 for the first).
     public var attempt: Int
@@ -52,6 +57,8 @@ public struct ClaimedExecution: Sendable {
 /// The terminal statuses an execution can end in.
 public enum ExecutionStatus: String, Sendable, CaseIterable {
     case success, error, timeout
+    /// The backend asked for a cancel (`cancel_requested_at`) before the call ended.
+    case cancelled
 }
 
 /// How one execution ended, as written back to `mcp_tool_executions`.

@@ -24,14 +24,14 @@ struct ClaimExecutionsStatement: PostgresPreparedStatement {
             SET status = 'running', started_at = now(), attempts = c.attempt
             FROM claimed c
             WHERE e.id = c.execution_id
-            RETURNING e.id, e.tool_id, e.server_id, e.input_parameters
+            RETURNING e.id, e.tool_id, e.server_id, e.input_parameters, e.cancel_requested_at IS NOT NULL AS cancel_requested
         )
         SELECT s.id, s.server_id, s.input_parameters::text, t.tool_name,
                coalesce(t.is_enabled, true) AND t.removed_at IS NULL, t.removed_at IS NOT NULL,
                coalesce(t.timeout_seconds, 30), srv.name, srv.server_type, coalesce(srv.is_active, true), srv.config::text, srv.revision,
                c.attempt, t.max_attempts,
                coalesce(t.is_idempotent, t.annotations->'idempotentHint' = 'true' OR t.annotations->'readOnlyHint' = 'true', false),
-               c.enqueued_at, c.lease_token
+               c.enqueued_at, c.lease_token, t.max_duration_seconds, s.cancel_requested
         FROM started s
         JOIN claimed c ON c.execution_id = s.id
         JOIN mcp_tools t ON t.id = s.tool_id
@@ -56,8 +56,9 @@ struct ClaimExecutionsStatement: PostgresPreparedStatement {
 
     func decodeRow(_ row: PostgresRow) throws -> ClaimedExecution {
         let (id, serverID, arguments, toolName, toolEnabled, toolRemoved, timeout, serverName, serverType, serverActive, config,
-             revision, attempt, maxAttempts, idempotent, enqueuedAt, leaseToken) =
-            try row.decode((UUID, UUID, String, String, Bool, Bool, Int32, String, String, Bool, String, Int64, Int32, Int32?, Bool, Date, UUID).self)
+             revision, attempt, maxAttempts, idempotent, enqueuedAt, leaseToken, maxDuration, cancelRequested) =
+            try row.decode(
+                (UUID, UUID, String, String, Bool, Bool, Int32, String, String, Bool, String, Int64, Int32, Int32?, Bool, Date, UUID, Int32?, Bool).self)
         return ClaimedExecution(
             id: id,
             argumentsJSON: arguments,
@@ -65,6 +66,8 @@ struct ClaimExecutionsStatement: PostgresPreparedStatement {
             toolEnabled: toolEnabled,
             toolRemoved: toolRemoved,
             timeoutSeconds: Int(timeout),
+            maxDurationSeconds: maxDuration.map(Int.init),
+            cancelRequested: cancelRequested,
             server: ServerDescriptor(id: serverID, name: serverName, serverType: serverType, isActive: serverActive, configJSON: config, revision: revision),
             attempt: Int(attempt),
             leaseToken: leaseToken,
@@ -115,7 +118,7 @@ struct CompleteExecutionsStatement: PostgresPreparedStatement {
                 last_executed_at = now()
             FROM (SELECT tool_id, count(*) AS n, count(*) FILTER (WHERE status = 'success') AS successes,
                          sum(duration_ms)::bigint AS total_ms
-                  FROM finished GROUP BY tool_id) f
+                  FROM finished WHERE status <> 'cancelled' GROUP BY tool_id) f
             WHERE t.id = f.tool_id
         ), dequeued AS (
             DELETE FROM mcp_execution_queue q USING finished f WHERE q.execution_id = f.id AND q.lease_owner = $1
@@ -237,13 +240,18 @@ struct ReleaseExecutionsStatement: PostgresPreparedStatement {
 
 /// The heartbeat: extends the leases of the executions `owner` is running. Only those: a lease
 /// of this owner that the worker does not hold (a claim whose answer was lost with the
-/// connection) must expire, so that recovery takes it over.
+/// connection) must expire, so that recovery takes it over. Returns the renewed executions the
+/// backend asked to cancel: the backstop for a lost `astra_mcpd_cancel` notification.
 struct RenewLeasesStatement: PostgresPreparedStatement {
     static let sql = """
-        UPDATE mcp_execution_queue SET lease_expires_at = now() + make_interval(secs => $2)
-        WHERE execution_id = ANY($3::uuid[]) AND lease_owner = $1 AND lease_token = ANY($4::uuid[])
+        WITH renewed AS (
+            UPDATE mcp_execution_queue SET lease_expires_at = now() + make_interval(secs => $2)
+            WHERE execution_id = ANY($3::uuid[]) AND lease_owner = $1 AND lease_token = ANY($4::uuid[])
+            RETURNING execution_id
+        )
+        SELECT e.id FROM renewed r JOIN mcp_tool_executions e ON e.id = r.execution_id WHERE e.cancel_requested_at IS NOT NULL
         """
-    typealias Row = ()
+    typealias Row = UUID
 
     var owner: String
     var leaseSeconds: Double
@@ -258,7 +266,96 @@ struct RenewLeasesStatement: PostgresPreparedStatement {
         return bindings
     }
 
-    func decodeRow(_ row: PostgresRow) throws {}
+    func decodeRow(_ row: PostgresRow) throws -> UUID {
+        try row.decode(UUID.self)
+    }
+}
+
+/// Ends, as `cancelled`, the executions among `ids` that the backend asked to cancel and that
+/// no worker holds: they were never sent. Queue rows are locked first and skipped when locked
+/// (a claim is taking them; the claim then sees the request), in the order claims lock them.
+/// Returns how many ended.
+struct CancelUnclaimedStatement: PostgresPreparedStatement {
+    static let message = "cancelled before it was sent"
+    static let sql = """
+        WITH unclaimed AS (
+            SELECT q.execution_id FROM mcp_execution_queue q
+            WHERE q.execution_id = ANY($1::uuid[]) AND q.lease_owner IS NULL
+            FOR UPDATE OF q SKIP LOCKED
+        ), ended AS (
+            UPDATE mcp_tool_executions e
+            SET status = 'cancelled', output_result = NULL, error_message = '\(message)', completed_at = now(), duration_ms = 0
+            FROM unclaimed u
+            WHERE e.id = u.execution_id AND e.cancel_requested_at IS NOT NULL AND e.status = 'pending'
+            RETURNING e.id
+        ), dequeued AS (
+            DELETE FROM mcp_execution_queue q USING ended f WHERE q.execution_id = f.id
+        )
+        SELECT (SELECT count(*) FROM ended)::int,
+               (SELECT pg_notify('astra_mcpd_finished', string_agg(id::text, ',')) FROM ended HAVING count(*) > 0) IS NULL
+        """
+    typealias Row = Int32
+
+    var ids: [UUID]
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 1)
+        bindings.append(ids)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Int32 {
+        try row.decode((Int32, Bool?).self).0
+    }
+}
+
+/// Writes the latest progress of running executions, and announces them on
+/// `astra_mcpd_progress` (their ids, comma-separated) in the same statement. Only running
+/// executions held by `owner` are written: progress never overwrites a finished row.
+struct RecordProgressStatement: PostgresPreparedStatement {
+    /// The most executions in one statement: their ids fit in one notification (8000 bytes).
+    static let batchLimit = 200
+    static let sql = """
+        WITH reported AS (
+            SELECT * FROM unnest($2::uuid[], $3::float8[], $4::float8[], $5::text[]) AS p(id, progress, total, message)
+        ), written AS (
+            UPDATE mcp_tool_executions e
+            SET progress = p.progress, progress_total = NULLIF(p.total, 'NaN'::float8), progress_message = NULLIF(p.message, ''),
+                progress_updated_at = now()
+            FROM reported p
+            WHERE e.id = p.id AND e.status = 'running'
+              AND EXISTS (SELECT 1 FROM mcp_execution_queue q WHERE q.execution_id = p.id AND q.lease_owner = $1)
+            RETURNING e.id
+        )
+        SELECT (SELECT pg_notify('astra_mcpd_progress', string_agg(id::text, ',')) FROM written HAVING count(*) > 0) IS NULL
+        """
+    typealias Row = Bool?
+
+    var owner: String
+    var reports: [ProgressReport]
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 5)
+        bindings.append(owner)
+        bindings.append(reports.map(\.execution))
+        bindings.append(reports.map(\.progress))
+        // NaN and "" stand for none (nil elements do not bind).
+        bindings.append(reports.map { $0.total ?? .nan })
+        bindings.append(reports.map { $0.message?.sanitizedForDatabase ?? "" })
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Bool? {
+        try row.decode(Bool?.self)
+    }
+}
+
+/// The latest `notifications/progress` of one running execution.
+struct ProgressReport: Sendable, Equatable {
+    var execution: UUID
+    var progress: Double
+    var total: Double?
+    var message: String?
 }
 
 /// After a claim whose answer was lost: hands back the leases this owner has but does not hold

@@ -119,9 +119,26 @@ public struct QueueStore: Sendable {
     }
 
     /// Extends the leases of the executions this worker runs.
-    func renewLeases(_ lease: Duration, of held: [HeldLease]) async throws {
-        guard !held.isEmpty else { return }
-        _ = try await rows(RenewLeasesStatement(owner: workerID, leaseSeconds: Backoff.milliseconds(lease) / 1000, leases: held))
+    /// Renews the leases held; returns those of executions the backend asked to cancel.
+    func renewLeases(_ lease: Duration, of held: [HeldLease]) async throws -> [UUID] {
+        guard !held.isEmpty else { return [] }
+        return try await rows(RenewLeasesStatement(owner: workerID, leaseSeconds: Backoff.milliseconds(lease) / 1000, leases: held))
+    }
+
+    /// Ends as `cancelled` those of `ids` whose cancel was asked for and that nobody holds;
+    /// returns how many.
+    func cancelUnclaimed(_ ids: [UUID]) async throws -> Int {
+        guard !ids.isEmpty else { return 0 }
+        return Int(try await rows(CancelUnclaimedStatement(ids: ids)).first ?? 0)
+    }
+
+    /// Writes the latest progress of running executions this worker holds, announced on
+    /// `astra_mcpd_progress`.
+    func recordProgress(_ reports: [ProgressReport]) async throws {
+        for start in stride(from: 0, to: reports.count, by: RecordProgressStatement.batchLimit) {
+            let batch = reports[start..<min(start + RecordProgressStatement.batchLimit, reports.count)]
+            _ = try await rows(RecordProgressStatement(owner: workerID, reports: Array(batch)))
+        }
     }
 
     /// Hands back leases this worker has in the database but does not hold (after a claim whose

@@ -31,14 +31,20 @@ final class PythonHTTPServer: @unchecked Sendable {
     let requiredHeader: String?
     /// More of `http_server.py`'s options (`--retry MS`, `--keep-alive SECONDS`).
     let extraArguments: [String]
+    /// Set: the server is `long_running_server.py`, recording what it saw in this directory.
+    let longRunningRecord: String?
     private var process: Process?
 
     var url: String { mode == .legacySSE ? "http://127.0.0.1:\(port)/sse" : "http://127.0.0.1:\(port)/mcp" }
 
     /// - Parameter port: The port to listen on (another server's, to stand in for it after a
     ///   restart); a free one by default.
-    init(mode: Mode = .streamableSSE, requiredHeader: String? = nil, port: Int? = nil, extraArguments: [String] = []) {
+    init(
+        mode: Mode = .streamableSSE, requiredHeader: String? = nil, port: Int? = nil, extraArguments: [String] = [],
+        longRunningRecord: String? = nil
+    ) {
         self.port = port ?? freeLocalPort()
+        self.longRunningRecord = longRunningRecord
         self.extraArguments = extraArguments
         self.mode = mode
         self.requiredHeader = requiredHeader
@@ -51,9 +57,16 @@ final class PythonHTTPServer: @unchecked Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
         let script = mode == .misbehaving ? "Tests/Fixtures/misbehaving_http_server.py" : "Tests/Fixtures/http_server.py"
-        process.arguments = [TestPaths.repositoryRoot.appendingPathComponent(script).path, "\(port)"]
-            + (mode == .streamableJSON ? ["--json"] : mode == .legacySSE ? ["--sse"] : mode == .streamableResumable ? ["--resumable"] : [])
-            + (requiredHeader.map { ["--require-header", $0] } ?? []) + extraArguments
+        if let longRunningRecord {
+            process.arguments = [
+                TestPaths.repositoryRoot.appendingPathComponent("Tests/Fixtures/long_running_server.py").path, "--http", "\(port)",
+                "--record", longRunningRecord,
+            ]
+        } else {
+            process.arguments = [TestPaths.repositoryRoot.appendingPathComponent(script).path, "\(port)"]
+                + (mode == .streamableJSON ? ["--json"] : mode == .legacySSE ? ["--sse"] : mode == .streamableResumable ? ["--resumable"] : [])
+                + (requiredHeader.map { ["--require-header", $0] } ?? []) + extraArguments
+        }
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
