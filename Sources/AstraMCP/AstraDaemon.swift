@@ -31,6 +31,7 @@ public struct AstraDaemon: Sendable {
         public let pool: SessionPool
         public let worker: QueueWorker
         public let syncScheduler: ToolSyncScheduler
+        public let deliverer: CallbackDeliverer
         public let services: [any Service]
 
         /// Returns once the services' PostgreSQL client runs.
@@ -99,6 +100,10 @@ public struct AstraDaemon: Sendable {
         let watcher = ServerWatcher(
             store: servers, pool: pool, syncScheduler: syncScheduler, healthMonitor: health, reconcileInterval: configuration.reconcileInterval,
             eagerConnect: configuration.eagerConnect, logger: logger)
+        let deliverer = CallbackDeliverer(
+            configuration: CallbackDeliverer.Configuration(configuration),
+            store: CallbackStore(database: database, owner: queue.workerID, logger: logger, answerTimeout: answerTimeout),
+            credentials: credentialStore, logger: logger)
         let inbox = CredentialInboxService(store: credentialStore, logger: logger) { serverID in
             pool.retire(serverID: serverID, reason: "its credential changed")
         }
@@ -110,6 +115,7 @@ public struct AstraDaemon: Sendable {
                 ChannelListener.serverChanges: watcher.serverChanged,
                 ChannelListener.circuitChanges: worker.circuitChanged,
                 ChannelListener.cancelRequests: worker.cancelRequested,
+                ChannelListener.callbacks: deliverer.deliveryQueued,
                 ChannelListener.credentialInbox: inbox.inboxPosted,
             ])
         let startup = StartupService(store: servers, syncOnStart: configuration.syncOnStart, logger: logger)
@@ -117,9 +123,10 @@ public struct AstraDaemon: Sendable {
         // Services shut down in reverse order: the watchdog last, so it keeps pinging while the
         // worker drains.
         let watchdog = WatchdogService(beacon: beacon, stepLimit: configuration.statementTimeout + .seconds(20), logger: logger)
-        let others: [any Service] = [watchdog, pool, worker, watcher, health, syncScheduler, inbox, listener, startup]
+        // The deliverer stops after the worker, so the last outcomes' callbacks still go out.
+        let others: [any Service] = [watchdog, pool, deliverer, worker, watcher, health, syncScheduler, inbox, listener, startup]
         return Parts(
-            database: database, databaseService: databaseService, servers: servers, pool: pool, worker: worker, syncScheduler: syncScheduler,
+            database: database, databaseService: databaseService, servers: servers, pool: pool, worker: worker, syncScheduler: syncScheduler, deliverer: deliverer,
             services: [databaseService] + others.map(databaseService.gating))
     }
 

@@ -35,6 +35,16 @@ public struct DaemonConfiguration: Sendable {
     public var defaultMaxDuration: Duration = .seconds(3600)
     /// The least time between two progress writes of one execution. Defaults to `1` s.
     public var progressInterval: Duration = .seconds(1)
+    /// Callback deliveries in flight at once; `0`: this daemon delivers none. Defaults to `16`.
+    public var callbackConcurrency: Int = 16
+    /// How long one callback attempt may take. Defaults to `10` s.
+    public var callbackTimeout: Duration = .seconds(10)
+    /// How long after an outcome its callback is still tried. Defaults to a day.
+    public var callbackDeadline: Duration = .seconds(86_400)
+    /// The first callback retry's delay (each later one doubles). Defaults to `1` s.
+    public var callbackRetryBaseDelay: Duration = .seconds(1)
+    /// The longest delay between two callback attempts. Defaults to `600` s.
+    public var callbackRetryMaxDelay: Duration = .seconds(600)
     /// How long a server may take to start and answer `initialize`. Defaults to `30` s.
     public var initializeTimeout: Duration = .seconds(30)
     /// How long a remote server may stay silent: waiting for a response head, or between two

@@ -53,9 +53,30 @@ public struct CredentialKeyring: Sendable {
 
     /// Encrypts a secret for one server's credential of one type.
     public func seal(_ secret: String, serverID: UUID, credentialType: String) throws(CredentialError) -> String {
+        try seal(secret, context: Self.context(serverID, credentialType))
+    }
+
+    /// Decrypts a sealed value. The error never contains the value or the secret.
+    public func open(_ sealed: String, serverID: UUID, credentialType: String) throws(CredentialError) -> String {
+        try open(sealed, context: Self.context(serverID, credentialType))
+    }
+
+    /// Encrypts a team's callback signing secret.
+    public func sealCallbackSecret(_ secret: String, teamID: UUID) throws(CredentialError) -> String {
+        try seal(secret, context: Self.callbackContext(teamID))
+    }
+
+    /// Decrypts a team's callback signing secret.
+    public func openCallbackSecret(_ sealed: String, teamID: UUID) throws(CredentialError) -> String {
+        try open(sealed, context: Self.callbackContext(teamID))
+    }
+
+    /// A sealed value is bound to what it belongs to (the authenticated data): copied to another
+    /// server, credential type or team, it does not decrypt.
+    private func seal(_ secret: String, context: Data) throws(CredentialError) -> String {
         guard let key = keys[newestKeyID] else { throw CredentialError("credential key \(newestKeyID) is missing") }
         do {
-            let box = try AES.GCM.seal(Data(secret.utf8), using: key, authenticating: Self.context(serverID, credentialType))
+            let box = try AES.GCM.seal(Data(secret.utf8), using: key, authenticating: context)
             guard let combined = box.combined else { throw CredentialError("encryption failed") }
             return "v1:\(newestKeyID):\(combined.base64EncodedString())"
         } catch let error as CredentialError {
@@ -65,8 +86,7 @@ public struct CredentialKeyring: Sendable {
         }
     }
 
-    /// Decrypts a sealed value. The error never contains the value or the secret.
-    public func open(_ sealed: String, serverID: UUID, credentialType: String) throws(CredentialError) -> String {
+    private func open(_ sealed: String, context: Data) throws(CredentialError) -> String {
         let parts = sealed.split(separator: ":", maxSplits: 2).map(String.init)
         guard parts.count == 3, parts[0] == "v1", let combined = Data(base64Encoded: parts[2]) else {
             throw CredentialError("the stored credential is not in a format astra-mcpd knows")
@@ -76,7 +96,7 @@ public struct CredentialKeyring: Sendable {
         }
         do {
             let box = try AES.GCM.SealedBox(combined: combined)
-            let plaintext = try AES.GCM.open(box, using: key, authenticating: Self.context(serverID, credentialType))
+            let plaintext = try AES.GCM.open(box, using: key, authenticating: context)
             return String(decoding: plaintext, as: UTF8.self)
         } catch {
             throw CredentialError("the stored credential does not decrypt (wrong key, or copied from another server)")
@@ -87,6 +107,10 @@ public struct CredentialKeyring: Sendable {
     public static func keyID(of sealed: String) -> String? {
         let parts = sealed.split(separator: ":", maxSplits: 2)
         return parts.count == 3 ? String(parts[1]) : nil
+    }
+
+    private static func callbackContext(_ teamID: UUID) -> Data {
+        Data("astra-mcpd callback secret \(teamID.uuidString.lowercased())".utf8)
     }
 
     private static func context(_ serverID: UUID, _ credentialType: String) -> Data {

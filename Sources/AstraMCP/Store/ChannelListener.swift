@@ -21,6 +21,8 @@ public struct ChannelListener: Service {
     public static let circuitChanges = "astra_mcpd_circuits"
     /// The backend asked to cancel an execution; the payload is its id.
     public static let cancelRequests = "astra_mcpd_cancel"
+    /// An outcome queued a callback delivery.
+    public static let callbacks = "astra_mcpd_callbacks"
     /// A backend posted a secret to the credential inbox.
     public static let credentialInbox = "astra_mcpd_credentials"
 

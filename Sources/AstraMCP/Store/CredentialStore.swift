@@ -84,26 +84,70 @@ public struct CredentialStore: Sendable {
             """, logger: logger).collect()
     }
 
-    /// Moves every secret waiting in the inbox into `mcp_server_credentials`, encrypted, and
-    /// empties the inbox, in one transaction. Returns the servers whose credentials changed.
+    /// Moves every secret waiting in the inboxes into `mcp_server_credentials` and
+    /// `mcp_team_callbacks`, encrypted, and empties the inboxes, in one transaction. Returns the
+    /// servers whose credentials changed.
     public func drainInbox() async throws -> [UUID] {
         try await database.withTransaction(logger: logger) { connection in
             let posted = try await connection.query(
                 "DELETE FROM mcp_server_credential_inbox RETURNING server_id, credential_type, secret, expires_at",
                 logger: logger
             ).decode((UUID, String, String, Date?).self).collectAll()
-            if posted.isEmpty { return [] }
+            // The newest secret of each team wins.
+            let teams = try await connection.query(
+                """
+                WITH taken AS (DELETE FROM mcp_team_callback_secret_inbox RETURNING id, team_id, secret)
+                SELECT DISTINCT ON (team_id) team_id, secret FROM taken ORDER BY team_id, id DESC
+                """,
+                logger: logger
+            ).decode((UUID, String).self).collectAll()
+            if posted.isEmpty && teams.isEmpty { return [] }
             // Without keys the transaction rolls back: the posted secrets wait in the inbox.
             let keyring = try requireKeyring()
             for (serverID, type, secret, expiresAt) in posted {
                 let sealed = try keyring.seal(secret, serverID: serverID, credentialType: type)
                 try await upsert(sealed, serverID: serverID, credentialType: type, expiresAt: expiresAt, on: connection)
             }
+            for (teamID, secret) in teams {
+                try await upsertCallbackSecret(keyring.sealCallbackSecret(secret, teamID: teamID), teamID: teamID, on: connection)
+            }
             return posted.map(\.0)
         }
     }
 
-    /// Re-encrypts every stored credential under the newest key, in one transaction.
+    // MARK: Callback signing secrets
+
+    /// Stores a team's callback signing secret (`whsec_…`), encrypted, and its default callback
+    /// URL when given.
+    public func storeCallbackSecret(_ secret: String, teamID: UUID, defaultURL: String? = nil) async throws {
+        _ = try WebhookSigner(secret: secret)  // refuses a malformed secret before it is stored
+        let sealed = try requireKeyring().sealCallbackSecret(secret, teamID: teamID)
+        try await database.withConnection { connection in
+            try await upsertCallbackSecret(sealed, teamID: teamID, on: connection)
+            if let defaultURL {
+                _ = try await connection.query(
+                    "UPDATE mcp_team_callbacks SET default_url = \(defaultURL), updated_at = now() WHERE team_id = \(teamID)", logger: logger
+                ).collect()
+            }
+        }
+    }
+
+    /// A team's callback signer, from its sealed secret.
+    func callbackSigner(sealed: String, teamID: UUID) throws(CredentialError) -> WebhookSigner {
+        try WebhookSigner(secret: requireKeyring().openCallbackSecret(sealed, teamID: teamID))
+    }
+
+    private func upsertCallbackSecret(_ sealed: String, teamID: UUID, on connection: PostgresConnection) async throws {
+        _ = try await connection.query(
+            """
+            INSERT INTO mcp_team_callbacks (team_id, encrypted_secret) VALUES (\(teamID), \(sealed))
+            ON CONFLICT (team_id) DO UPDATE SET encrypted_secret = EXCLUDED.encrypted_secret, updated_at = now()
+            """,
+            logger: logger
+        ).collect()
+    }
+
+    /// Re-encrypts every stored credential and callback signing secret under the newest key, in one transaction.
     /// Returns how many were re-encrypted.
     public func rotate() async throws -> Int {
         let keyring = try requireKeyring()
@@ -117,6 +161,16 @@ public struct CredentialStore: Sendable {
                 let resealed = try keyring.seal(secret, serverID: serverID, credentialType: type)
                 _ = try await connection.query(
                     "UPDATE mcp_server_credentials SET encrypted_value = \(resealed) WHERE id = \(id)", logger: logger
+                ).collect()
+                count += 1
+            }
+            let teams = try await connection.query(
+                "SELECT team_id, encrypted_secret FROM mcp_team_callbacks WHERE encrypted_secret IS NOT NULL FOR UPDATE", logger: logger
+            ).decode((UUID, String).self).collectAll()
+            for (teamID, sealed) in teams where CredentialKeyring.keyID(of: sealed) != keyring.newestKeyID {
+                let resealed = try keyring.sealCallbackSecret(keyring.openCallbackSecret(sealed, teamID: teamID), teamID: teamID)
+                _ = try await connection.query(
+                    "UPDATE mcp_team_callbacks SET encrypted_secret = \(resealed) WHERE team_id = \(teamID)", logger: logger
                 ).collect()
                 count += 1
             }
