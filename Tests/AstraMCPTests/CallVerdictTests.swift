@@ -104,4 +104,23 @@ struct CallVerdictTests {
         #expect(decide(Self.failed(.disconnected, neverSent: true), stopping: true).disposition == .release(countsAsAttempt: false))
         #expect(decide(Self.failed(.disconnected), stopping: true).breaker == .abandoned, "stopping says nothing about the server")
     }
+
+    @Test("a call whose task is stored may be resumed whatever the tool: handed back at shutdown, retried after a lost connection")
+    func storedTask() {
+        var facts = Self.facts(idempotent: false)
+        facts.taskStored = true
+        let stopping = CallVerdict.decide(Self.failed(.disconnected), facts, stopping: true, retryPolicy: Self.policy)
+        #expect(stopping.disposition == .release(countsAsAttempt: true))
+        let lost = CallVerdict.decide(Self.failed(.disconnected), facts, stopping: false, retryPolicy: Self.policy)
+        #expect(isCountedRetry(lost))
+        // Without the task the same failure is final for a tool that is not idempotent.
+        #expect(!isCountedRetry(decide(Self.failed(.disconnected))))
+    }
+
+    @Test("meeting max_duration_seconds is final, even for an idempotent tool")
+    func capIsFinal() {
+        let verdict = decide(Self.failed(.timeout, limit: .maxDuration), idempotent: true)
+        #expect(verdict.disposition == .finished(
+            .timeout, output: nil, error: "tool 'charge' ran longer than its limit of 600 s (max_duration_seconds)"))
+    }
 }

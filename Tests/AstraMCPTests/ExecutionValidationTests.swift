@@ -13,7 +13,7 @@ struct ExecutionValidationTests {
     ) -> ClaimedExecution {
         ClaimedExecution(
             id: UUID(), argumentsJSON: arguments, toolName: "add", toolEnabled: enabled, toolRemoved: removed,
-            timeoutSeconds: 30, maxDurationSeconds: nil, cancelRequested: false,
+            timeoutSeconds: 30, maxDurationSeconds: nil, cancelRequested: false, taskID: nil, taskSupport: .forbidden,
             server: ServerDescriptor(id: UUID(), name: "calc", serverType: "stdio", isActive: serverActive, configJSON: "{}"),
             attempt: 1, leaseToken: UUID(), maxAttempts: nil, idempotent: false, enqueuedAt: Date())
     }

@@ -16,6 +16,8 @@ With --serial-tool it also offers "slow_pid" {ms: integer}: it blocks the whole
 server for ms milliseconds, then answers with its process id, so the tests can
 see which of a server's sessions (child processes) ran a call, and that a server
 answering one request at a time gets more than one session.
+With --task-required, "add" says execution.taskSupport "required" though the server declares
+no tasks capability.
   anything else   -> JSON-RPC error -32601
 
 Speed: input is read in whatever chunks the pipe holds (os.read), every
@@ -63,6 +65,9 @@ SLOW_PID_TOOL = {
 
 SERIAL_TOOL = "--serial-tool" in sys.argv[1:]
 TOOLS = [ADD_TOOL, SLOW_PID_TOOL] if SERIAL_TOOL else [ADD_TOOL]
+if "--task-required" in sys.argv[1:]:
+    # Claims "add" must run as a task, yet declares no tasks capability (a broken server).
+    TOOLS = [dict(ADD_TOOL, execution={"taskSupport": "required"})]
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _loads = json.loads

@@ -9,8 +9,8 @@ final class CallCancellations: Sendable {
     private enum Entry {
         /// Claimed, not yet handed to a session.
         case starting(cancelled: Bool)
-        /// The call is in flight on this connection.
-        case calling(MCPConnection)
+        /// The call is in flight; this stops it.
+        case calling(@Sendable () -> Void)
         /// The call was cancelled at its server.
         case cancelled
     }
@@ -23,12 +23,19 @@ final class CallCancellations: Sendable {
         entries.withLock { $0[execution] = .starting(cancelled: false) }
     }
 
-    /// The execution's call is about to be sent on `connection`. Returns false when a cancel
-    /// came first: the call must not be sent.
+    /// The execution's call is about to be sent on `connection`; a cancel is delivered with
+    /// `notifications/cancelled`. Returns false when a cancel came first: the call must not be sent.
     func calling(_ execution: UUID, on connection: MCPConnection) -> Bool {
+        let token = execution.uuidString.lowercased()
+        return calling(execution) { connection.cancel(progressToken: token, reason: Self.reason) }
+    }
+
+    /// The execution's call is about to start; `stop` delivers a cancel (a task's is
+    /// `tasks/cancel`). Returns false when a cancel came first.
+    func calling(_ execution: UUID, stop: @escaping @Sendable () -> Void) -> Bool {
         entries.withLock { entries in
             if case .starting(cancelled: false) = entries[execution] {
-                entries[execution] = .calling(connection)
+                entries[execution] = .calling(stop)
                 return true
             }
             return false
@@ -54,22 +61,22 @@ final class CallCancellations: Sendable {
     /// (it may be pending, or another daemon's).
     @discardableResult
     func cancel(_ execution: UUID) -> Bool {
-        let (tracked, connection): (Bool, MCPConnection?) = entries.withLock { entries in
+        let (tracked, stop): (Bool, (@Sendable () -> Void)?) = entries.withLock { entries in
             switch entries[execution] {
             case .starting:
                 entries[execution] = .starting(cancelled: true)
                 return (true, nil)
-            case .calling(let connection):
+            case .calling(let stop):
                 entries[execution] = .cancelled
-                return (true, connection)
+                return (true, stop)
             case .cancelled:
                 return (true, nil)
             case nil:
                 return (false, nil)
             }
         }
-        // Outside the lock: the connection resumes the call, which may come back here.
-        connection?.cancel(progressToken: execution.uuidString.lowercased(), reason: Self.reason)
+        // Outside the lock: stopping resumes the call, which may come back here.
+        stop?()
         return tracked
     }
 }

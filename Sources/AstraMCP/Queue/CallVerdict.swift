@@ -41,6 +41,9 @@ struct CallVerdict: Equatable {
         var maxAttempts: Int?
         /// The backend asked to cancel the call while it ran (it was cancelled at its server).
         var cancelled = false
+        /// The call is a task whose id is stored: another attempt resumes it (polls the same
+        /// task) and never runs the tool again, so it may be retried whatever the tool.
+        var taskStored = false
     }
 
     /// - Parameter stopping: The daemon is closing its sessions under the calls in flight.
@@ -60,8 +63,10 @@ struct CallVerdict: Equatable {
             return CallVerdict(disposition: .finished(.cancelled, output: nil, error: CallCancellations.reason), breaker: .abandoned)
         }
 
+        // Resuming a stored task never runs the tool again.
+        let repeatable = facts.idempotent || facts.taskStored
         if stopping && error.code != .timeout && error.code != .remoteError {
-            if requestSent && !facts.idempotent {
+            if requestSent && !repeatable {
                 let message = "astra-mcpd stopped during the call (\(error.message)); not retried because the tool is not idempotent"
                 return CallVerdict(disposition: .finished(.error, output: nil, error: message), breaker: .abandoned)
             }
@@ -74,8 +79,12 @@ struct CallVerdict: Equatable {
         let breaker: BreakerEvent =
             RetryPolicy.countsAgainstServer(error) ? .failure(reason: error.message) : error.code == .remoteError ? .success : .abandoned
         let message = error.code == .timeout ? Self.timeoutMessage(error.timeoutLimit, facts) : error.message
+        if error.timeoutLimit == .maxDuration {
+            // The cap is the whole call's: another attempt would only meet it again.
+            return CallVerdict(disposition: .finished(.timeout, output: nil, error: message), breaker: breaker)
+        }
         switch retryPolicy.decide(
-            after: error, attempt: facts.attempt, maxAttempts: facts.maxAttempts, idempotent: facts.idempotent, requestSent: requestSent)
+            after: error, attempt: facts.attempt, maxAttempts: facts.maxAttempts, idempotent: repeatable, requestSent: requestSent)
         {
         case .retry(let delay):
             return CallVerdict(disposition: .retry(after: delay, message: message, countsAsAttempt: true), breaker: breaker)

@@ -14,6 +14,8 @@ struct ExecutionRunner: Sendable {
     let defaultMaxDuration: Duration
     /// Where the backend's cancel requests reach the calls.
     let cancellations: CallCancellations
+    /// Where a task's id is stored the moment the server creates it.
+    let store: QueueStore
     let logger: Logger
     /// Called just before `tools/call` is handed to the server's session (benchmark hook).
     let onCallStarted: (@Sendable (UUID) -> Void)?
@@ -33,7 +35,8 @@ struct ExecutionRunner: Sendable {
             .retry(RetryRequest(id: execution.id, leaseToken: execution.leaseToken, after: delay, error: message, countsAsAttempt: counts))
         }
 
-        if execution.cancelRequested { return finish(.cancelled, error: CancelUnclaimedStatement.message) }
+        // A stored task was sent: its cancel is tasks/cancel, below.
+        if execution.cancelRequested && execution.taskID == nil { return finish(.cancelled, error: CancelUnclaimedStatement.message) }
         if let problem = Self.validate(execution) { return finish(.error, error: problem) }
 
         let server = execution.server
@@ -49,23 +52,46 @@ struct ExecutionRunner: Sendable {
         }
 
         let result: CallVerdict.CallResult
-        var requestSent = false
+        var requestSent = execution.taskID != nil
+        let task = TaskCall.Control()
         do {
             let session = try await pool.session(for: server)
-            guard cancellations.calling(execution.id, on: session.connection) else {
+            let asTask = execution.taskID != nil || (session.info.supportsToolTasks && execution.taskSupport != .forbidden)
+            if execution.taskSupport == .required && !asTask {
                 breakers.recordAbandoned(server)
-                return finish(.cancelled, error: CancelUnclaimedStatement.message)
+                return finish(.error, error: """
+                    tool '\(execution.toolName)' must be called as a task (execution.taskSupport: required), \
+                    but server '\(server.name)' does not declare tasks.requests.tools.call
+                    """)
+            }
+            let started = asTask
+                ? cancellations.calling(execution.id, stop: task.cancel) : cancellations.calling(execution.id, on: session.connection)
+            if !started || (execution.cancelRequested && asTask) {
+                // A task already created is cancelled with tasks/cancel; anything else was never sent.
+                guard execution.taskID != nil else {
+                    breakers.recordAbandoned(server)
+                    return finish(.cancelled, error: CancelUnclaimedStatement.message)
+                }
+                task.cancel()
             }
             onCallStarted?(execution.id)
             requestSent = true
-            result = .answered(
-                try await session.connection.callTool(
-                    name: execution.toolName,
-                    argumentsJSON: execution.argumentsJSON,
-                    progressToken: execution.id.uuidString.lowercased(),
-                    timeout: .seconds(execution.timeoutSeconds),
-                    maxDuration: maxDuration(of: execution),
-                    repeatable: execution.idempotent))
+            if asTask {
+                result = .answered(
+                    try await TaskCall(
+                        connection: session.connection, execution: execution, store: store, idleTimeout: .seconds(execution.timeoutSeconds),
+                        maxDuration: maxDuration(of: execution), control: task, logger: logger
+                    ).run())
+            } else {
+                result = .answered(
+                    try await session.connection.callTool(
+                        name: execution.toolName,
+                        argumentsJSON: execution.argumentsJSON,
+                        progressToken: execution.id.uuidString.lowercased(),
+                        timeout: .seconds(execution.timeoutSeconds),
+                        maxDuration: maxDuration(of: execution),
+                        repeatable: execution.idempotent))
+            }
         } catch let error as MCPSessionError {
             result = .failed(error, requestSent: requestSent)
         } catch {
@@ -79,7 +105,7 @@ struct ExecutionRunner: Sendable {
                 toolName: execution.toolName, timeoutSeconds: execution.timeoutSeconds,
                 maxDurationSeconds: Int(Backoff.milliseconds(maxDuration(of: execution)) / 1000), idempotent: execution.idempotent,
                 attempt: execution.attempt, maxAttempts: execution.maxAttempts,
-                cancelled: cancellations.wasCancelled(execution.id)),
+                cancelled: cancellations.wasCancelled(execution.id), taskStored: task.taskID != nil || execution.taskID != nil),
             stopping: stopping(), retryPolicy: retryPolicy)
         // The permit is settled exactly once: success, failure, or given back.
         switch verdict.breaker {

@@ -181,7 +181,7 @@ public final class QueueWorker: Service, Sendable {
                 defaultMaxAttempts: configuration.retry.maxAttempts, baseDelay: configuration.retry.baseDelay,
                 maxDelay: configuration.retry.maxDelay),
             maxCircuitWait: configuration.circuitBreaker.maxWait, defaultMaxDuration: configuration.defaultMaxDuration,
-            cancellations: cancellations, logger: logger, onCallStarted: onCallStarted)
+            cancellations: cancellations, store: store, logger: logger, onCallStarted: onCallStarted)
     }
 
     /// Wakes the claim loop: something may have been enqueued.

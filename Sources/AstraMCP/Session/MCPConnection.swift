@@ -48,6 +48,9 @@ public final class MCPConnection: Sendable {
         var pending: [Int: Pending] = [:]
         /// The pending requests by the progress token they carry.
         var progressTokens: [String: Int] = [:]
+        /// Tokens whose progress is wanted though no request carries them now: a task's token
+        /// stays valid until the task ends, across the polls.
+        var heldTokens: Set<String> = []
         var closedReason: MCPSessionError?
         var outbound: [UInt8] = []
         /// How many times the transport took the outbound buffer.
@@ -247,6 +250,16 @@ public final class MCPConnection: Sendable {
 
     /// The request id of the pending request that carries `progressToken`.
     func requestID(progressToken: String) -> Int? { state.withLock { $0.progressTokens[progressToken] } }
+
+    /// Keeps handing `token`'s progress to ``Handlers/progress`` after its request ended (a
+    /// task's progress goes on while it is polled), until ``releaseProgressToken(_:)``.
+    public func holdProgressToken(_ token: String) {
+        state.withLock { _ = $0.heldTokens.insert(token) }
+    }
+
+    public func releaseProgressToken(_ token: String) {
+        state.withLock { _ = $0.heldTokens.remove(token) }
+    }
 
     /// When pending request `id` times out (for tests: progress moves it).
     func deadline(ofRequest id: Int) -> ContinuousClock.Instant? { state.withLock { $0.pending[id]?.deadline } }
@@ -548,14 +561,21 @@ public final class MCPConnection: Sendable {
                 if member.key == "message" { message = scanner.string(member.value) ?? "" }
             }
         }
-        return MCPSessionError(.remoteError, "\(method) failed: \(message) (JSON-RPC error \(code.map(String.init) ?? "?"))")
+        var error = MCPSessionError(.remoteError, "\(method) failed: \(message) (JSON-RPC error \(code.map(String.init) ?? "?"))")
+        error.rpcCode = code
+        return error
     }
 
-    /// We offer no client features (sampling, elicitation, roots): such requests get an error
-    /// at once so the server never waits on us. `ping` is answered.
+    /// We offer no client features (sampling, elicitation, roots): such requests get an answer
+    /// at once so the server never waits on us. `ping` is answered; an elicitation is declined
+    /// (there is no user at hand to ask, e.g. for a task that needs input); anything else is an
+    /// error.
     private func answerServerRequest(id: String, method: String) {
         if method == "ping" {
             enqueue("{\"jsonrpc\":\"2.0\",\"id\":\(id),\"result\":{}}\n")
+        } else if method == "elicitation/create" {
+            logger.info("declined a server's request for user input: astra-mcpd has no user at hand", metadata: ["server": "\(serverName)"])
+            enqueue("{\"jsonrpc\":\"2.0\",\"id\":\(id),\"result\":{\"action\":\"decline\"}}\n")
         } else {
             let message = JSONScanner.quote("astra-mcpd does not offer \(method)")
             enqueue("{\"jsonrpc\":\"2.0\",\"id\":\(id),\"error\":{\"code\":-32601,\"message\":\(message)}}\n")
@@ -584,7 +604,7 @@ public final class MCPConnection: Sendable {
             // for a token no pending request carries is dropped (it may be a late one, or made up).
             let known: Bool = state.withLock { state in
                 state.consecutiveTimeouts = 0
-                guard let id = state.progressTokens[token], var pending = state.pending[id] else { return false }
+                guard let id = state.progressTokens[token], var pending = state.pending[id] else { return state.heldTokens.contains(token) }
                 if let idle = pending.idleTimeout {
                     pending.deadline = Self.earlier(ContinuousClock.now.advanced(by: idle), pending.hardDeadline)
                     state.pending[id] = pending

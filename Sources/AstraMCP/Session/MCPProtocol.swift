@@ -17,6 +17,8 @@ public struct MCPServerInfo: Sendable, Equatable {
     public var version: String
     /// Whether the server sends `notifications/tools/list_changed`.
     public var toolsListChanged: Bool
+    /// Whether the server takes task-augmented `tools/call` (`capabilities.tasks.requests.tools.call`).
+    public var supportsToolTasks = false
 }
 
 /// The outcome of `tools/call` as far as the queue needs it; the result stays verbatim.
@@ -49,11 +51,14 @@ extension MCPConnection {
                         if field.key == "version" { info.version = scanner.string(field.value) ?? "" }
                     }
                 case "capabilities":
-                    for capability in try scanner.members(of: member.value) where capability.key == "tools" {
-                        if scanner.firstByte(of: capability.value) == UInt8(ascii: "{") {
+                    for capability in try scanner.members(of: member.value) {
+                        guard scanner.firstByte(of: capability.value) == UInt8(ascii: "{") else { continue }
+                        if capability.key == "tools" {
                             for option in try scanner.members(of: capability.value) where option.key == "listChanged" {
                                 info.toolsListChanged = scanner.isTrue(option.value)
                             }
+                        } else if capability.key == "tasks" {
+                            info.supportsToolTasks = Self.declaresToolCallTasks(scanner, capability.value)
                         }
                     }
                 default:
@@ -68,6 +73,18 @@ extension MCPConnection {
         }
         notify("notifications/initialized", params: nil)
         return info
+    }
+
+    /// `tasks.requests.tools.call` is present (an object): the server takes task-augmented calls.
+    private static func declaresToolCallTasks(_ scanner: JSONScanner, _ tasks: Range<Int>) -> Bool {
+        func object(_ range: Range<Int>, _ key: String) -> Range<Int>? {
+            guard scanner.firstByte(of: range) == UInt8(ascii: "{"), let members = try? scanner.members(of: range) else { return nil }
+            return members.first { $0.key == key }.map(\.value)
+        }
+        guard let requests = object(tasks, "requests"), let tools = object(requests, "tools"), let call = object(tools, "call") else {
+            return false
+        }
+        return scanner.firstByte(of: call) == UInt8(ascii: "{")
     }
 
     /// Calls a tool.
@@ -97,12 +114,7 @@ extension MCPConnection {
             guard scanner.firstByte(of: range) == UInt8(ascii: "{") else {
                 throw MCPSessionError(.protocolError, "tools/call result is not an object")
             }
-            var isError = false
-            for member in try scanner.members(of: range) where member.key == "isError" {
-                isError = scanner.isTrue(member.value)
-            }
-            let text = scanner.text(range)
-            return ToolCallResult(resultJSON: text, isError: isError, errorText: isError ? Self.contentText(text) : nil)
+            return try Self.toolCallResult(scanner, range)
         }
     }
 

@@ -53,6 +53,8 @@ public struct MCPSessionError: Error, Sendable, CustomStringConvertible {
 
     /// For a ``Code/timeout``: which limit ended the request.
     public var timeoutLimit: TimeoutLimit?
+    /// For a ``Code/remoteError``: the JSON-RPC error code the server answered with.
+    public var rpcCode: Int?
 
     public init(_ code: Code, _ message: String, retryAfter: Duration? = nil, requestNeverSent: Bool = false) {
         self.code = code

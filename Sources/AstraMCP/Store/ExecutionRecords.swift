@@ -40,6 +40,11 @@ public struct ClaimedExecution: Sendable {
     public var maxDurationSeconds: Int?
     /// The backend asked for a cancel before this claim (the call is then never sent).
     public var cancelRequested: Bool
+    /// The server's task for this execution, when an earlier attempt created one: it is resumed
+    /// (polled), never called again.
+    public var taskID: String?
+    /// The tool's `execution.taskSupport`.
+    public var taskSupport: TaskSupport
     public var server: ServerDescriptor
     /// This attempt's number (1 for the first).
     public var attempt: Int
@@ -52,6 +57,16 @@ public struct ClaimedExecution: Sendable {
     public var idempotent: Bool
     /// When the execution was enqueued.
     public var enqueuedAt: Date
+}
+
+/// Whether a tool may, must or must not be called as a task (`execution.taskSupport`).
+public enum TaskSupport: String, Sendable {
+    case forbidden, optional, required
+
+    /// Absent or unknown is `forbidden`, as the spec says.
+    init(_ text: String?) {
+        self = text.flatMap(TaskSupport.init(rawValue:)) ?? .forbidden
+    }
 }
 
 /// The terminal statuses an execution can end in.

@@ -24,14 +24,14 @@ struct ClaimExecutionsStatement: PostgresPreparedStatement {
             SET status = 'running', started_at = now(), attempts = c.attempt
             FROM claimed c
             WHERE e.id = c.execution_id
-            RETURNING e.id, e.tool_id, e.server_id, e.input_parameters, e.cancel_requested_at IS NOT NULL AS cancel_requested
+            RETURNING e.id, e.tool_id, e.server_id, e.input_parameters, e.cancel_requested_at IS NOT NULL AS cancel_requested, e.task_id
         )
         SELECT s.id, s.server_id, s.input_parameters::text, t.tool_name,
                coalesce(t.is_enabled, true) AND t.removed_at IS NULL, t.removed_at IS NOT NULL,
                coalesce(t.timeout_seconds, 30), srv.name, srv.server_type, coalesce(srv.is_active, true), srv.config::text, srv.revision,
                c.attempt, t.max_attempts,
                coalesce(t.is_idempotent, t.annotations->'idempotentHint' = 'true' OR t.annotations->'readOnlyHint' = 'true', false),
-               c.enqueued_at, c.lease_token, t.max_duration_seconds, s.cancel_requested
+               c.enqueued_at, c.lease_token, t.max_duration_seconds, s.cancel_requested, s.task_id, t.execution->>'taskSupport'
         FROM started s
         JOIN claimed c ON c.execution_id = s.id
         JOIN mcp_tools t ON t.id = s.tool_id
@@ -56,9 +56,10 @@ struct ClaimExecutionsStatement: PostgresPreparedStatement {
 
     func decodeRow(_ row: PostgresRow) throws -> ClaimedExecution {
         let (id, serverID, arguments, toolName, toolEnabled, toolRemoved, timeout, serverName, serverType, serverActive, config,
-             revision, attempt, maxAttempts, idempotent, enqueuedAt, leaseToken, maxDuration, cancelRequested) =
+             revision, attempt, maxAttempts, idempotent, enqueuedAt, leaseToken, maxDuration, cancelRequested, taskID, taskSupport) =
             try row.decode(
-                (UUID, UUID, String, String, Bool, Bool, Int32, String, String, Bool, String, Int64, Int32, Int32?, Bool, Date, UUID, Int32?, Bool).self)
+                (UUID, UUID, String, String, Bool, Bool, Int32, String, String, Bool, String, Int64, Int32, Int32?, Bool, Date, UUID, Int32?, Bool,
+                 String?, String?).self)
         return ClaimedExecution(
             id: id,
             argumentsJSON: arguments,
@@ -68,6 +69,8 @@ struct ClaimExecutionsStatement: PostgresPreparedStatement {
             timeoutSeconds: Int(timeout),
             maxDurationSeconds: maxDuration.map(Int.init),
             cancelRequested: cancelRequested,
+            taskID: taskID,
+            taskSupport: TaskSupport(taskSupport),
             server: ServerDescriptor(id: serverID, name: serverName, serverType: serverType, isActive: serverActive, configJSON: config, revision: revision),
             attempt: Int(attempt),
             leaseToken: leaseToken,
@@ -396,7 +399,9 @@ struct HeldLease: Sendable, Hashable {
 /// renewing its lease (killed, lost the database for longer than the lease) may have reached
 /// its tool. A non-idempotent one therefore ends `error` and is never sent again; an
 /// idempotent one goes back to `pending`, and its lost attempt counts against `max_attempts`
-/// (so an execution that kills its worker cannot loop for ever). This includes the worker's own
+/// (so an execution that kills its worker cannot loop for ever). One whose task the server had
+/// created (`task_id`) goes back to `pending` whatever the tool: the next attempt polls that
+/// task, and the tool never runs twice (a task the server forgot ends it). This includes the worker's own
 /// expired leases: its heartbeat renews every execution it runs, so one of its own that expired
 /// is one it does not know of (a claim whose answer was lost), or one it lost the database for
 /// longer than a lease (its outcome write is then fenced off).
@@ -416,7 +421,8 @@ struct RecoverExpiredLeasesStatement: PostgresPreparedStatement {
             FOR UPDATE SKIP LOCKED
         ), judged AS (
             SELECT x.execution_id, x.attempt, e.tool_id, e.started_at,
-                   CASE WHEN NOT coalesce(t.is_idempotent,
+                   CASE WHEN e.task_id IS NOT NULL THEN NULL  -- its task is resumed, not run again
+                        WHEN NOT coalesce(t.is_idempotent,
                                           t.annotations->'idempotentHint' = 'true' OR t.annotations->'readOnlyHint' = 'true', false)
                         THEN '\(lostMessage); not retried because the tool is not idempotent'
                         WHEN x.attempt >= coalesce(t.max_attempts, $1)
@@ -518,6 +524,33 @@ struct RetryExecutionsStatement: PostgresPreparedStatement {
         bindings.append(retries.map(\.error.sanitizedForDatabase))
         bindings.append(retries.map(\.countsAsAttempt))
         bindings.append(retries.map(\.leaseToken))
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws {}
+}
+
+/// Stores the task the server created for an execution (or its latest status), fenced by the
+/// claim's lease: from then on the execution resumes that task rather than calling again.
+struct RecordTaskStatement: PostgresPreparedStatement {
+    static let sql = """
+        UPDATE mcp_tool_executions e SET task_id = $3, task_status = $4
+        FROM mcp_execution_queue q
+        WHERE e.id = $1 AND q.execution_id = e.id AND q.lease_token = $2
+        """
+    typealias Row = ()
+
+    var execution: UUID
+    var leaseToken: UUID
+    var taskID: String
+    var status: String
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 4)
+        bindings.append(execution)
+        bindings.append(leaseToken)
+        bindings.append(taskID)
+        bindings.append(status)
         return bindings
     }
 

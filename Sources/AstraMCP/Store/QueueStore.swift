@@ -132,6 +132,11 @@ public struct QueueStore: Sendable {
         return Int(try await rows(CancelUnclaimedStatement(ids: ids)).first ?? 0)
     }
 
+    /// Stores the task the server created for a claimed execution, or its latest status.
+    func recordTask(execution: UUID, leaseToken: UUID, taskID: String, status: String) async throws {
+        _ = try await rows(RecordTaskStatement(execution: execution, leaseToken: leaseToken, taskID: taskID, status: status))
+    }
+
     /// Writes the latest progress of running executions this worker holds, announced on
     /// `astra_mcpd_progress`.
     func recordProgress(_ reports: [ProgressReport]) async throws {

@@ -13,13 +13,13 @@ struct SyncToolsStatement: PostgresPreparedStatement {
             FROM jsonb_array_elements($2::jsonb) AS tool
             WHERE jsonb_typeof(tool->'name') = 'string'
         ), upserted AS (
-            INSERT INTO mcp_tools AS t (server_id, tool_name, title, description, input_schema, annotations, output_schema, synced_at)
+            INSERT INTO mcp_tools AS t (server_id, tool_name, title, description, input_schema, annotations, output_schema, execution, synced_at)
             SELECT $1, name, tool->>'title', tool->>'description',
-                   coalesce(tool->'inputSchema', '{"type":"object"}'::jsonb), tool->'annotations', tool->'outputSchema', now()
+                   coalesce(tool->'inputSchema', '{"type":"object"}'::jsonb), tool->'annotations', tool->'outputSchema', tool->'execution', now()
             FROM offered
             ON CONFLICT (server_id, tool_name) DO UPDATE
             SET title = EXCLUDED.title, description = EXCLUDED.description, input_schema = EXCLUDED.input_schema,
-                annotations = EXCLUDED.annotations, output_schema = EXCLUDED.output_schema, synced_at = now(),
+                annotations = EXCLUDED.annotations, output_schema = EXCLUDED.output_schema, execution = EXCLUDED.execution, synced_at = now(),
                 is_enabled = CASE WHEN t.removed_at IS NULL THEN t.is_enabled
                                   ELSE coalesce(t.enabled_before_removal, t.is_enabled) END,
                 removed_at = NULL, enabled_before_removal = NULL
