@@ -58,6 +58,11 @@ public struct Benchmark: Sendable {
     public func run() async throws {
         var configuration = self.configuration
         configuration.syncOnStart = false
+        // The callback burst signs with a team secret: a key of the benchmark's own.
+        let keys = FileManager.default.temporaryDirectory.appendingPathComponent("astra-bench-keys-\(UUID().uuidString.prefix(8))").path
+        _ = try CredentialKeyring.generateKey(in: keys)
+        defer { try? FileManager.default.removeItem(atPath: keys) }
+        configuration.credentialKeysDirectory = keys
         var cluster: EphemeralPostgres?
         if configuration.databaseURL == nil {
             cluster = try await EphemeralPostgres.start(logger: logger, statementStatistics: statementStatistics)
@@ -208,6 +213,12 @@ public struct Benchmark: Sendable {
                     let session = try await parts.pool.session(for: server)
                     let ceiling = try await Self.directCalls(session.connection, count: count, concurrency: configuration.maxConcurrency)
                     print(String(format: "  direct-call ceiling (session layer, no database): %.0f calls/s; daemon/ceiling = %.0f %%", ceiling, 100 * rate / ceiling))
+
+                    if measureIdle {
+                        try await measureCallbacks(
+                            parts: parts, team: team, serverID: serverID, toolID: toolID, keys: configuration.credentialKeysDirectory,
+                            withoutRate: rate, withoutCPU: cpu / Double(count), notifications: &iterator)
+                    }
                 }
             }
             if measureIdle {
@@ -218,6 +229,56 @@ public struct Benchmark: Sendable {
             }
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
+        }
+    }
+
+    /// The same burst with a signed callback per execution, to a receiver on loopback: the
+    /// delivery latency (the outcome's completion → the receiver's 2xx) and what callbacks cost.
+    private func measureCallbacks(
+        parts: AstraDaemon.Parts, team: UUID, serverID: UUID, toolID: UUID, keys: String, withoutRate: Double, withoutCPU: Double,
+        notifications: inout PostgresNotificationSequence.AsyncIterator
+    ) async throws {
+        let database = parts.database
+        let secret = WebhookSigner.generateSecret()
+        let receiver = try await CallbackReceiver.start(secret: secret)
+        try await CredentialStore(database: database, keysDirectory: keys, logger: logger).storeCallbackSecret(secret, teamID: team, defaultURL: receiver.url)
+        let started = ContinuousClock.now
+        let cpuBefore = Self.cpuSeconds()
+        var enqueued = 0
+        while enqueued < count {
+            let chunk = min(1000, count - enqueued)
+            _ = try await database.query("""
+                INSERT INTO mcp_tool_executions (user_id, team_id, server_id, tool_id, input_parameters)
+                SELECT \(team), \(team), \(serverID), \(toolID), jsonb_build_object('a', g, 'b', 1) FROM generate_series(1, \(chunk)) g
+                """, logger: logger).collect()
+            enqueued += chunk
+        }
+        var remaining = count
+        while remaining > 0, let notification = try await notifications.next() {
+            remaining -= notification.payload.split(separator: ",").count
+        }
+        let executed = ContinuousClock.now - started
+        var arrivals = receiver.stream.makeAsyncIterator()
+        var delivered = receiver.all.count
+        while delivered < count, await arrivals.next() != nil { delivered = receiver.all.count }
+        let cpu = Self.cpuSeconds() - cpuBefore
+        let received = receiver.all
+        await receiver.stop()
+
+        let completed = try await database.query("""
+            SELECT d.id, extract(epoch FROM e.completed_at)::float8 FROM mcp_callback_deliveries d JOIN mcp_tool_executions e ON e.id = d.execution_id
+            WHERE d.team_id = \(team)
+            """, logger: logger).decode((UUID, Double).self).collectAll()
+        let completedAt = Dictionary(completed.map { ($0.0.uuidString.lowercased(), $0.1) }, uniquingKeysWith: { a, _ in a })
+        var latencies = received.compactMap { callback in completedAt[callback.webhookID].map { callback.at.timeIntervalSince1970 - $0 } }
+        latencies.sort()
+        let rate = Double(count) / Self.seconds(executed)
+        print(String(format: "  with a signed callback each: %.0f executions/s (%.0f %% of the rate without), daemon CPU %.0f µs per execution and its delivery (%.0f without)",
+                     rate, 100 * rate / withoutRate, cpu / Double(count) * 1e6, withoutCPU * 1e6))
+        if !latencies.isEmpty {
+            print(String(format: "  callback delivery latency (outcome → 2xx): p50 %.2f ms, p99 %.2f ms  (%d delivered, %d verified)",
+                         latencies[latencies.count / 2] * 1000, latencies[min(latencies.count - 1, latencies.count * 99 / 100)] * 1000,
+                         received.count, received.filter(\.verified).count))
         }
     }
 

@@ -9,7 +9,9 @@ import ServiceLifecycle
 /// Starts a local PostgreSQL (unless a database is configured), migrates, registers the demo
 /// server twice — over stdio, and over Streamable HTTP (`--http`) — syncs their tools, enqueues
 /// a handful of executions as a backend would (plain INSERTs), runs the daemon until a
-/// `astra_mcpd_finished` notification has covered every one, prints the outcomes and cleans up.
+/// `astra_mcpd_finished` notification has covered every one, and prints the outcomes. Then a
+/// long call with a live progress line, a cancellation, and their signed callbacks, verified;
+/// then it cleans up.
 public struct DemoRunner: Sendable {
     public var configuration: DaemonConfiguration
     public var demoServerPath: String
@@ -71,6 +73,12 @@ public struct DemoRunner: Sendable {
 
         var daemonConfiguration = configuration
         daemonConfiguration.syncOnStart = false
+        daemonConfiguration.progressInterval = .milliseconds(200)  // a smooth progress line
+        // The callbacks are signed with a team secret under a key of the demo's own.
+        let keys = FileManager.default.temporaryDirectory.appendingPathComponent("astra-demo-keys-\(UUID().uuidString.prefix(8))").path
+        _ = try CredentialKeyring.generateKey(in: keys)
+        defer { try? FileManager.default.removeItem(atPath: keys) }
+        daemonConfiguration.credentialKeysDirectory = keys
         let daemon = AstraDaemon(configuration: daemonConfiguration, logger: logger)
         let parts = try daemon.makeParts()
         let group = ServiceGroup(configuration: .init(services: parts.services.map { .init(service: $0) }, logger: logger))
@@ -84,12 +92,17 @@ public struct DemoRunner: Sendable {
             let stdio = try await register(
                 "demo", type: "stdio", config: "{\"command\": \(jsonQuoted(demoServerPath)), \"args\": []}", team: team, parts: parts)
             let http = try await register("demo-http", type: "http", config: "{\"url\": \(jsonQuoted(httpServer.url))}", team: team, parts: parts)
-            _ = try await database.query("UPDATE mcp_tools SET timeout_seconds = 2, max_attempts = 1 WHERE tool_name = 'sleep'", logger: logger).collect()
+            // `sleep` reports progress, which keeps its timeout from firing: the cap ends the 5 s one.
+            _ = try await database.query(
+                "UPDATE mcp_tools SET timeout_seconds = 2, max_duration_seconds = 2, max_attempts = 1 WHERE tool_name = 'sleep' AND server_id = \(stdio)",
+                logger: logger
+            ).collect()
 
             let started = ContinuousClock.now
             let ids = try await enqueueAndWait(database: database, team: team, stdioServerID: stdio, httpServerID: http)
             let elapsed = ContinuousClock.now - started
             try await printOutcomes(database: database, ids: ids, elapsed: elapsed)
+            try await runLongCalls(parts: parts, team: team, serverID: http, keys: keys)
             await group.triggerGracefulShutdown()
             try await tasks.next()
         }
@@ -130,6 +143,83 @@ public struct DemoRunner: Sendable {
                 return ids
             }
         }
+    }
+
+    /// A long call whose progress is drawn live, one cancelled midway, and the signed callback
+    /// each sends to a receiver on loopback, verified there.
+    private func runLongCalls(parts: AstraDaemon.Parts, team: UUID, serverID: UUID, keys: String) async throws {
+        let database = parts.database
+        let secret = WebhookSigner.generateSecret()
+        let receiver = try await CallbackReceiver.start(secret: secret)
+        try await CredentialStore(database: database, keysDirectory: keys, logger: logger).storeCallbackSecret(secret, teamID: team, defaultURL: receiver.url)
+        print("\nlong-running calls over Streamable HTTP, with signed callbacks to \(receiver.url)")
+        func enqueue(_ arguments: String) async throws -> UUID {
+            try await database.query("""
+                INSERT INTO mcp_tool_executions (user_id, team_id, server_id, tool_id, input_parameters)
+                SELECT \(UUID()), \(team), \(serverID), id, \(arguments)::jsonb FROM mcp_tools
+                WHERE server_id = \(serverID) AND tool_name = 'sleep' RETURNING id
+                """, logger: logger).decode(UUID.self).collectAll()[0]
+        }
+        let (long, cancelled) = try await database.withConnection { listener in
+            try await listener.listen(on: "astra_mcpd_progress") { progress in
+                try await listener.listen(on: "astra_mcpd_finished") { finished in
+                    var finishedIDs = finished.makeAsyncIterator()
+                    func waitUntilFinished(_ id: UUID) async throws {
+                        while let notification = try await finishedIDs.next(), !notification.payload.contains(id.uuidString.lowercased()) {}
+                    }
+                    let long = try await enqueue(#"{"seconds": 3}"#)
+                    let cancelled = try await withThrowingTaskGroup(of: Void.self) { group in
+                        // The live bar: each notification names the rows whose progress was written.
+                        group.addTask {
+                            for try await notification in progress where notification.payload.contains(long.uuidString.lowercased()) {
+                                let (value, total) = try await database.query(
+                                    "SELECT coalesce(progress, 0), coalesce(progress_total, 1) FROM mcp_tool_executions WHERE id = \(long)",
+                                    logger: logger
+                                ).decode((Double, Double).self).collectAll()[0]
+                                let share = min(value / max(total, 0.001), 1)
+                                let filled = Int((share * 30).rounded())
+                                print("\r  sleep 3 s:  [" + String(repeating: "#", count: filled) + String(repeating: ".", count: 30 - filled)
+                                    + String(format: "] %3.0f %%  %@", share * 100, "\(value) of \(total) s"), terminator: "")
+                                fflush(nil)
+                            }
+                        }
+                        try await waitUntilFinished(long)
+                        group.cancelAll()
+                        print("")
+                        let cancelled = try await enqueue(#"{"seconds": 30}"#)
+                        // Cancel it once it has reported progress, then wait for it to end.
+                        while true {
+                            let reported = try await database.query(
+                                "SELECT progress IS NOT NULL FROM mcp_tool_executions WHERE id = \(cancelled)", logger: logger
+                            ).decode(Bool.self).collectAll()[0]
+                            if reported { break }
+                            try await Task.sleep(for: .milliseconds(100))  // the demo's pacing, not a synchronisation
+                        }
+                        _ = try await database.query("SELECT astra_mcpd_cancel_execution(\(cancelled))", logger: logger).collect()
+                        print("  sleep 30 s: cancelled with SELECT astra_mcpd_cancel_execution(…) once it reported progress")
+                        try await waitUntilFinished(cancelled)
+                        return cancelled
+                    }
+                    return (long, cancelled)
+                }
+            }
+        }
+        let rows = try await database.query(
+            "SELECT id, status, coalesce(error_message, output_result->'content'->0->>'text', '') FROM mcp_tool_executions WHERE id = ANY(\([long, cancelled]))",
+            logger: logger
+        ).decode((UUID, String, String).self).collectAll()
+        for row in rows.sorted(by: { $0.0 == long && $1.0 != long }) {
+            print("  \(row.0 == long ? "sleep 3 s " : "sleep 30 s"): \(row.1) — \(row.2)")
+        }
+        // Both outcomes' callbacks arrive; the receiver checked each signature.
+        var arrivals = receiver.stream.makeAsyncIterator()
+        while receiver.all.count < 2, await arrivals.next() != nil {}
+        for callback in receiver.all {
+            let data = (try? JSONSerialization.jsonObject(with: Data(callback.body.utf8)) as? [String: Any])?["data"] as? [String: Any]
+            print("  callback \(callback.webhookID.prefix(8))…: signature \(callback.verified ? "verified" : "NOT verified"), "
+                + "execution \((data?["id"] as? String)?.prefix(8) ?? "?")… \(data?["status"] as? String ?? "?")")
+        }
+        await receiver.stop()
     }
 
     private func printOutcomes(database: PostgresClient, ids: [UUID], elapsed: Duration) async throws {

@@ -51,6 +51,11 @@ public final class CallbackDeliverer: Service, Sendable {
     private let results = Mutex<[DeliveryResult]>([])
     private let inFlight = Atomic<Int>(0)
     private let delivered = Atomic<Int>(0)
+    /// Each team's signer, by the sealed secret it was opened from (a new secret replaces it):
+    /// opening one reads the key files and decrypts, too slow to do for every delivery.
+    private let signers = Mutex<[UUID: (sealed: String, signer: WebhookSigner)]>([:])
+    /// The most teams whose signers are kept.
+    static let maxCachedSigners = 4096
     /// Set on graceful shutdown: no more claims.
     private let stopping = Atomic<Bool>(false)
 
@@ -157,10 +162,18 @@ public final class CallbackDeliverer: Service, Sendable {
             return result(error: "team \(delivery.teamID) has no callback signing secret (astra-mcpd callbacks set-secret)")
         }
         let signer: WebhookSigner
-        do {
-            signer = try credentials.callbackSigner(sealed: sealed, teamID: delivery.teamID)
-        } catch {
-            return result(error: "cannot sign: \(error.description)")
+        if let cached = signers.withLock({ $0[delivery.teamID] }), cached.sealed == sealed {
+            signer = cached.signer
+        } else {
+            do {
+                signer = try credentials.callbackSigner(sealed: sealed, teamID: delivery.teamID)
+            } catch {
+                return result(error: "cannot sign: \(error.description)")
+            }
+            signers.withLock { signers in
+                if signers.count >= Self.maxCachedSigners { signers.removeAll() }
+                signers[delivery.teamID] = (sealed, signer)
+            }
         }
         var request = HTTPClientRequest(url: delivery.url)
         request.method = .POST
