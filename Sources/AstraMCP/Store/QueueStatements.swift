@@ -55,11 +55,28 @@ struct ClaimExecutionsStatement: PostgresPreparedStatement {
     }
 
     func decodeRow(_ row: PostgresRow) throws -> ClaimedExecution {
-        let (id, serverID, arguments, toolName, toolEnabled, toolRemoved, timeout, serverName, serverType, serverActive, config,
-             revision, attempt, maxAttempts, idempotent, enqueuedAt, leaseToken, maxDuration, cancelRequested, taskID, taskSupport) =
-            try row.decode(
-                (UUID, UUID, String, String, Bool, Bool, Int32, String, String, Bool, String, Int64, Int32, Int32?, Bool, Date, UUID, Int32?, Bool,
-                 String?, String?).self)
+        var columns = RowReader(row)
+        let id = try columns.next(UUID.self)
+        let serverID = try columns.next(UUID.self)
+        let arguments = try columns.next(String.self)
+        let toolName = try columns.next(String.self)
+        let toolEnabled = try columns.next(Bool.self)
+        let toolRemoved = try columns.next(Bool.self)
+        let timeout = try columns.next(Int32.self)
+        let serverName = try columns.next(String.self)
+        let serverType = try columns.next(String.self)
+        let serverActive = try columns.next(Bool.self)
+        let config = try columns.next(String.self)
+        let revision = try columns.next(Int64.self)
+        let attempt = try columns.next(Int32.self)
+        let maxAttempts = try columns.next(Int32?.self)
+        let idempotent = try columns.next(Bool.self)
+        let enqueuedAt = try columns.next(Date.self)
+        let leaseToken = try columns.next(UUID.self)
+        let maxDuration = try columns.next(Int32?.self)
+        let cancelRequested = try columns.next(Bool.self)
+        let taskID = try columns.next(String?.self)
+        let taskSupport = try columns.next(String?.self)
         return ClaimedExecution(
             id: id,
             argumentsJSON: arguments,
@@ -409,6 +426,8 @@ struct HeldLease: Sendable, Hashable {
 /// Returns the executions handed back and those ended.
 struct RecoverExpiredLeasesStatement: PostgresPreparedStatement {
     static let lostMessage = "the worker was lost during the call"
+    /// How many attempts a lost execution with a stored task gets at least.
+    static let minimumTaskResumes = 10
     /// The most executions taken over in one statement: their ids fit in one notification
     /// (8000 bytes). A full batch means: run it again.
     static let batchLimit = 100
@@ -421,11 +440,13 @@ struct RecoverExpiredLeasesStatement: PostgresPreparedStatement {
             FOR UPDATE SKIP LOCKED
         ), judged AS (
             SELECT x.execution_id, x.attempt, e.tool_id, e.started_at,
-                   CASE WHEN e.task_id IS NOT NULL THEN NULL  -- its task is resumed, not run again
-                        WHEN NOT coalesce(t.is_idempotent,
+                   CASE WHEN e.task_id IS NULL AND NOT coalesce(t.is_idempotent,
                                           t.annotations->'idempotentHint' = 'true' OR t.annotations->'readOnlyHint' = 'true', false)
                         THEN '\(lostMessage); not retried because the tool is not idempotent'
-                        WHEN x.attempt >= coalesce(t.max_attempts, $1)
+                        -- A stored task is resumed, not run again; it may be resumed at least
+                        -- \(minimumTaskResumes) times whatever max_attempts says (an attempt that kills
+                        -- its worker still cannot loop for ever).
+                        WHEN x.attempt >= greatest(coalesce(t.max_attempts, $1), CASE WHEN e.task_id IS NOT NULL THEN \(minimumTaskResumes) ELSE 0 END)
                         THEN '\(lostMessage); gave up after ' || x.attempt || ' attempts'
                    END AS final_error
             FROM expired x
