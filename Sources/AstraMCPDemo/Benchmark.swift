@@ -262,6 +262,16 @@ public struct Benchmark: Sendable {
         var delivered = receiver.all.count
         while delivered < count, await arrivals.next() != nil { delivered = receiver.all.count }
         let cpu = Self.cpuSeconds() - cpuBefore
+        // Then one at a time on the idle daemon: the latency without a queue of deliveries.
+        let singles = min(latencySamples, 100)
+        for _ in 0..<singles {
+            let before = receiver.all.count
+            _ = try await database.query("""
+                INSERT INTO mcp_tool_executions (user_id, team_id, server_id, tool_id, input_parameters)
+                VALUES (\(team), \(team), \(serverID), \(toolID), '{"a": 1, "b": 2}')
+                """, logger: logger).collect()
+            while receiver.all.count <= before, await arrivals.next() != nil {}
+        }
         let received = receiver.all
         await receiver.stop()
 
@@ -270,16 +280,18 @@ public struct Benchmark: Sendable {
             WHERE d.team_id = \(team)
             """, logger: logger).decode((UUID, Double).self).collectAll()
         let completedAt = Dictionary(completed.map { ($0.0.uuidString.lowercased(), $0.1) }, uniquingKeysWith: { a, _ in a })
-        var latencies = received.compactMap { callback in completedAt[callback.webhookID].map { callback.at.timeIntervalSince1970 - $0 } }
-        latencies.sort()
+        let allLatencies = received.compactMap { callback in completedAt[callback.webhookID].map { callback.at.timeIntervalSince1970 - $0 } }
+        let latencies = Array(allLatencies.prefix(count)).sorted()
+        let idleLatencies = Array(allLatencies.dropFirst(count)).sorted()
         let rate = Double(count) / Self.seconds(executed)
         print(String(format: "  with a signed callback each: %.0f executions/s (%.0f %% of the rate without), daemon CPU %.0f µs per execution and its delivery (%.0f without)",
                      rate, 100 * rate / withoutRate, cpu / Double(count) * 1e6, withoutCPU * 1e6))
-        if !latencies.isEmpty {
-            print(String(format: "  callback delivery latency (outcome → 2xx): p50 %.2f ms, p99 %.2f ms  (%d delivered, %d verified)",
-                         latencies[latencies.count / 2] * 1000, latencies[min(latencies.count - 1, latencies.count * 99 / 100)] * 1000,
-                         received.count, received.filter(\.verified).count))
+        func percentiles(_ sorted: [Double]) -> String {
+            guard !sorted.isEmpty else { return "no samples" }
+            return String(format: "p50 %.2f ms, p99 %.2f ms", sorted[sorted.count / 2] * 1000, sorted[min(sorted.count - 1, sorted.count * 99 / 100)] * 1000)
         }
+        print("  callback delivery latency (outcome → 2xx): idle daemon, one at a time: \(percentiles(idleLatencies)) (\(idleLatencies.count) samples); "
+            + "within the burst of \(count): \(percentiles(latencies)) (queued behind each other); \(received.filter(\.verified).count) of \(received.count) verified")
     }
 
     static func directCalls(_ connection: MCPConnection, count: Int, concurrency: Int) async throws -> Double {
