@@ -162,15 +162,7 @@ public struct Benchmark: Sendable {
                     let cpuBefore = Self.cpuSeconds()
                     let statsBefore = parts.worker.statistics
                     var remaining = count
-                    var enqueued = 0
-                    while enqueued < count {
-                        let chunk = min(1000, count - enqueued)
-                        _ = try await database.query("""
-                            INSERT INTO mcp_tool_executions (user_id, team_id, server_id, tool_id, input_parameters)
-                            SELECT \(team), \(team), \(serverID), \(toolID), jsonb_build_object('a', g, 'b', 1) FROM generate_series(1, \(chunk)) g
-                            """, logger: logger).collect()
-                        enqueued += chunk
-                    }
+                    try await enqueueBurst(database: database, team: team, serverID: serverID, toolID: toolID)
                     while remaining > 0, let notification = try await iterator.next() {
                         remaining -= notification.payload.split(separator: ",").count
                     }
@@ -232,6 +224,19 @@ public struct Benchmark: Sendable {
         }
     }
 
+    /// Enqueues `count` executions of `add`, as a backend would: INSERTs of 1000 rows.
+    private func enqueueBurst(database: PostgresClient, team: UUID, serverID: UUID, toolID: UUID) async throws {
+        var enqueued = 0
+        while enqueued < count {
+            let chunk = min(1000, count - enqueued)
+            _ = try await database.query("""
+                INSERT INTO mcp_tool_executions (user_id, team_id, server_id, tool_id, input_parameters)
+                SELECT \(team), \(team), \(serverID), \(toolID), jsonb_build_object('a', g, 'b', 1) FROM generate_series(1, \(chunk)) g
+                """, logger: logger).collect()
+            enqueued += chunk
+        }
+    }
+
     /// The same burst with a signed callback per execution, to a receiver on loopback: the
     /// delivery latency (the outcome's completion → the receiver's 2xx) and what callbacks cost.
     private func measureCallbacks(
@@ -244,15 +249,7 @@ public struct Benchmark: Sendable {
         try await CredentialStore(database: database, keysDirectory: keys, logger: logger).storeCallbackSecret(secret, teamID: team, defaultURL: receiver.url)
         let started = ContinuousClock.now
         let cpuBefore = Self.cpuSeconds()
-        var enqueued = 0
-        while enqueued < count {
-            let chunk = min(1000, count - enqueued)
-            _ = try await database.query("""
-                INSERT INTO mcp_tool_executions (user_id, team_id, server_id, tool_id, input_parameters)
-                SELECT \(team), \(team), \(serverID), \(toolID), jsonb_build_object('a', g, 'b', 1) FROM generate_series(1, \(chunk)) g
-                """, logger: logger).collect()
-            enqueued += chunk
-        }
+        try await enqueueBurst(database: database, team: team, serverID: serverID, toolID: toolID)
         var remaining = count
         while remaining > 0, let notification = try await notifications.next() {
             remaining -= notification.payload.split(separator: ",").count

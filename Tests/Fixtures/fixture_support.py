@@ -1,7 +1,15 @@
 """What the Python fixture servers share."""
+import json
 import os
 import threading
 import time
+
+
+def write_json(path, value):
+    """Writes `value` to `path` whole: a reader never sees half a file."""
+    with open(path + ".tmp", "w") as f:
+        json.dump(value, f)
+    os.replace(path + ".tmp", path)
 
 
 def exit_with_parent():

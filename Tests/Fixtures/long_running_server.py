@@ -21,7 +21,7 @@ import sys
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
 
-from fixture_support import exit_with_parent
+from fixture_support import exit_with_parent, write_json
 
 options = sys.argv[1:]
 record = options[options.index("--record") + 1]
@@ -32,10 +32,7 @@ server = MCPServer("long-running-fixture", version="1.0.0")
 
 
 def note(kind: str, ctx: Context, **fields):
-    path = os.path.join(record, f"{kind}-{ctx.request_id}.json")
-    with open(path + ".tmp", "w") as f:
-        json.dump({"request_id": ctx.request_id, **fields}, f)
-    os.replace(path + ".tmp", path)  # a reader never sees half a file
+    write_json(os.path.join(record, f"{kind}-{ctx.request_id}.json"), {"request_id": ctx.request_id, **fields})
 
 
 def progress_token(ctx: Context):

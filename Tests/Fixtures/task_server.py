@@ -25,7 +25,7 @@ import uuid
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from fixture_support import exit_with_parent
+from fixture_support import exit_with_parent, write_json
 
 port = int(sys.argv[1])
 options = sys.argv[2:]
@@ -48,10 +48,7 @@ def now():
 
 
 def note(name, value):
-    path = os.path.join(record, name)
-    with open(path + ".tmp", "w") as f:
-        json.dump(value, f)
-    os.replace(path + ".tmp", path)
+    write_json(os.path.join(record, name), value)
 
 
 def task_view(task_id):

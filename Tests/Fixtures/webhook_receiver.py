@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from standardwebhooks import Webhook
 
-from fixture_support import exit_with_parent
+from fixture_support import exit_with_parent, write_json
 
 port = int(sys.argv[1])
 secret = sys.argv[2]
@@ -31,10 +31,7 @@ count = 0
 
 
 def write(name, value):
-    path = os.path.join(record, name)
-    with open(path + ".tmp", "w") as f:
-        json.dump(value, f)
-    os.replace(path + ".tmp", path)
+    write_json(os.path.join(record, name), value)
 
 
 class Receiver(BaseHTTPRequestHandler):

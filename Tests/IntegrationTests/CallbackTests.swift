@@ -3,21 +3,14 @@ import PostgresNIO
 import Testing
 
 @testable import AstraMCP
-@testable import AstraMCPDemo
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// `Tests/Fixtures/webhook_receiver.py`: a receiver that checks signatures with the
 /// `standardwebhooks` package, and what it saw.
-final class WebhookReceiver: @unchecked Sendable {
-    let port = freeLocalPort()
+final class WebhookReceiver: Sendable {
     let secret: String
-    let record = FileManager.default.temporaryDirectory.appendingPathComponent("astra-hooks-\(UUID().uuidString.prefix(8))").path
-    private var process: Process?
+    private let fixture = PythonFixture(recordPrefix: "astra-hooks")
 
-    var url: String { "http://127.0.0.1:\(port)/hooks" }
+    var url: String { "http://127.0.0.1:\(fixture.port)/hooks" }
 
     init(secret: String) {
         self.secret = secret
@@ -25,56 +18,17 @@ final class WebhookReceiver: @unchecked Sendable {
 
     /// Starts the receiver; the first `fail` requests get HTTP 500.
     func start(fail: Int = 0) async throws {
-        let python = TestPaths.repositoryRoot.appendingPathComponent(".venv/bin/python").path
-        try TestPaths.requireExecutable(python, hint: "run `bash scripts/setup.sh` to create the venv with `standardwebhooks`")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [
-            TestPaths.repositoryRoot.appendingPathComponent("Tests/Fixtures/webhook_receiver.py").path, "\(port)", secret, "--record", record,
-            "--fail", "\(fail)",
-        ]
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        self.process = process
-        try await eventually(.seconds(20), "the webhook receiver to listen on port \(port)") { [port] in acceptsConnections(port: port) }
+        try await fixture.start("webhook_receiver.py", ["\(fixture.port)", secret, "--record", fixture.record, "--fail", "\(fail)"])
     }
 
-    func stop() {
-        if let process, process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-        process = nil
-        try? FileManager.default.removeItem(atPath: record)
-    }
-
-    deinit { stop() }
-
-    private func files(_ prefix: String) -> [[String: Any]] {
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: record)) ?? []).filter { $0.hasPrefix(prefix) && $0.hasSuffix(".json") }
-        return names.sorted().compactMap { name in
-            FileManager.default.contents(atPath: record + "/" + name).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
-        }
-    }
+    func stop() { fixture.stop() }
 
     /// The requests that verified and were accepted.
-    var deliveries: [[String: Any]] { files("delivered-") }
+    var deliveries: [[String: Any]] { fixture.objects("delivered-") }
     /// Every request, with the status it was answered with.
-    var requests: [[String: Any]] { files("request-") }
+    var requests: [[String: Any]] { fixture.objects("request-") }
     /// Requests whose signature did not verify.
-    var rejected: [[String: Any]] { files("rejected-") }
-}
-
-func acceptsConnections(port: Int) -> Bool {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = UInt16(port).bigEndian
-    return withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-    }
+    var rejected: [[String: Any]] { fixture.objects("rejected-") }
 }
 
 /// Completion callbacks: the outbox, Standard Webhooks signatures, retries, restarts.

@@ -3,52 +3,40 @@ import PostgresNIO
 import Testing
 
 @testable import AstraMCP
-@testable import AstraMCPDemo
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// `Tests/Fixtures/task_server.py`: our own Streamable HTTP server that speaks the 2025-11-25
 /// task messages, and what it ran. It lives outside any daemon, so a task survives a daemon's death.
-final class TaskServer: @unchecked Sendable {
-    let port = freeLocalPort()
-    let record = FileManager.default.temporaryDirectory.appendingPathComponent("astra-tasks-\(UUID().uuidString.prefix(8))").path
-    private var process: Process?
+final class TaskServer: Sendable {
+    private let fixture = PythonFixture(recordPrefix: "astra-tasks")
 
-    var url: String { "http://127.0.0.1:\(port)/mcp" }
+    var url: String { "http://127.0.0.1:\(fixture.port)/mcp" }
 
     func start() async throws {
-        let python = TestPaths.repositoryRoot.appendingPathComponent(".venv/bin/python").path
-        try TestPaths.requireExecutable(python, hint: "run `bash scripts/setup.sh` to create the venv")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [TestPaths.repositoryRoot.appendingPathComponent("Tests/Fixtures/task_server.py").path, "\(port)", "--record", record]
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        self.process = process
-        try await eventually(.seconds(20), "the task server to listen on port \(port)") { [port] in acceptsConnections(port: port) }
+        try await fixture.start("task_server.py", ["\(fixture.port)", "--record", fixture.record])
     }
 
-    func stop() {
-        if let process, process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-        process = nil
-        try? FileManager.default.removeItem(atPath: record)
-    }
-
-    deinit { stop() }
-
-    private func names(_ prefix: String) -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: record)) ?? []).filter { $0.hasPrefix(prefix) && $0.hasSuffix(".json") }
-    }
+    func stop() { fixture.stop() }
 
     /// How many times a tool ran (one file per task started).
-    var runs: Int { names("run-").count }
+    var runs: Int { fixture.files("run-").count }
     /// Whether tasks/cancel stopped task `id`.
-    func wasCancelled(_ id: String) -> Bool { names("cancelled-\(id)").count == 1 }
+    func wasCancelled(_ id: String) -> Bool { fixture.files("cancelled-\(id)").count == 1 }
+
+    /// Runs `body` with the task server up, registered and synced in a running daemon.
+    static func withRegistered(
+        _ body: @escaping @Sendable (TaskServer, TestDatabase, TestDaemon, ServerDescriptor) async throws -> Void
+    ) async throws {
+        let tasks = TaskServer()
+        try await tasks.start()
+        defer { tasks.stop() }
+        try await TestDatabase.with { db in
+            try await TestDaemon.with(db) { daemon in
+                let server = try await daemon.registerHTTPServer("tasks", url: tasks.url)
+                try await daemon.sync(server)
+                try await body(tasks, db, daemon, server)
+            }
+        }
+    }
 }
 
 extension TestDatabase {
@@ -68,13 +56,7 @@ extension TestDatabase {
 struct TaskTests {
     @Test("a tool that supports tasks is called as a task, polled, and its result taken; the sync stores execution and the tool runs once")
     func taskAugmentedCall() async throws {
-        let tasks = TaskServer()
-        try await tasks.start()
-        defer { tasks.stop() }
-        try await TestDatabase.with { db in
-            try await TestDaemon.with(db) { daemon in
-                let server = try await daemon.registerHTTPServer("tasks", url: tasks.url)
-                try await daemon.sync(server)
+        try await TaskServer.withRegistered { tasks, db, daemon, server in
                 let support = try await daemon.database.query(
                     "SELECT tool_name, execution->>'taskSupport' FROM mcp_tools WHERE server_id = \(server.id) ORDER BY tool_name", logger: daemon.logger
                 ).collect().map { try $0.decode((String, String?).self) }
@@ -90,7 +72,6 @@ struct TaskTests {
                 let required = try await daemon.run("must_task", on: server, arguments: #"{"seconds": 0.2}"#)
                 #expect(required.status == "success", "\(required.errorMessage ?? "")")
                 #expect(tasks.runs == 2, "each tool ran once")
-            }
         }
     }
 
@@ -109,13 +90,7 @@ struct TaskTests {
 
     @Test("cancelling a task-augmented call sends tasks/cancel and ends the execution cancelled")
     func cancelTask() async throws {
-        let tasks = TaskServer()
-        try await tasks.start()
-        defer { tasks.stop() }
-        try await TestDatabase.with { db in
-            try await TestDaemon.with(db) { daemon in
-                let server = try await daemon.registerHTTPServer("tasks", url: tasks.url)
-                try await daemon.sync(server)
+        try await TaskServer.withRegistered { tasks, db, daemon, server in
                 let id = try await daemon.enqueue("slow_job", on: server, arguments: #"{"seconds": 60}"#)
                 try await eventually(.seconds(30), "the task to be stored") { try await db.task(of: id).id != nil }
                 let taskID = try #require(try await db.task(of: id).id)
@@ -124,7 +99,6 @@ struct TaskTests {
                 #expect(row.status == "cancelled")
                 #expect(tasks.wasCancelled(taskID), "the server got tasks/cancel for \(taskID)")
                 #expect(tasks.runs == 1)
-            }
         }
     }
 

@@ -71,7 +71,7 @@ final class PythonHTTPServer: @unchecked Sendable {
         process.standardError = FileHandle.nullDevice
         try process.run()
         self.process = process
-        try await eventually(.seconds(20), "the Python MCP server to listen on port \(port)") { self.accepts() }
+        try await eventually(.seconds(20), "the Python MCP server to listen on port \(port)") { [port] in acceptsConnections(port: port) }
     }
 
     /// Stops the server (SIGKILL: a crash, as far as clients can tell).
@@ -94,17 +94,6 @@ final class PythonHTTPServer: @unchecked Sendable {
         return try await body(server)
     }
 
-    private func accepts() -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = UInt16(port).bigEndian
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
-    }
 }
 
 extension TestDaemon {
