@@ -73,4 +73,14 @@ struct CredentialKeyringTests {
         #expect(throws: ConfigurationError.self) { try ServerAuth.parse(["type": "api_key"]) }
         #expect(redacting(["hunter22"], in: "HTTP 401: bad key hunter22") == "HTTP 401: bad key ***")
     }
+
+    @Test("a credential is never sent over plain http:// unless the config allows it; https:// and no auth need nothing")
+    func plainHTTPCredentials() throws {
+        let auth = #""auth": {"type": "bearer"}"#
+        let error = #expect(throws: ConfigurationError.self) { try HTTPServerConfig.parse(json: #"{"url": "http://10.0.0.5/mcp", \#(auth)}"#) }
+        #expect(error?.description.contains("allow_insecure_http") == true)
+        #expect(try HTTPServerConfig.parse(json: #"{"url": "http://10.0.0.5/mcp", \#(auth), "allow_insecure_http": true}"#).auth != nil)
+        #expect(try HTTPServerConfig.parse(json: #"{"url": "https://mcp.example/mcp", \#(auth)}"#).auth != nil)
+        #expect(try HTTPServerConfig.parse(json: #"{"url": "http://10.0.0.5/mcp"}"#).auth == nil)
+    }
 }

@@ -17,7 +17,8 @@ struct CredentialTests {
     }
 
     func registerGuarded(_ daemon: TestDaemon, url: String) async throws -> ServerDescriptor {
-        let config = #"{"url": "\#(url)", "auth": {"type": "api_key", "header": "X-Api-Key"}}"#
+        // Plain http:// on loopback: the test says so (a credential never goes over http:// otherwise).
+        let config = #"{"url": "\#(url)", "auth": {"type": "api_key", "header": "X-Api-Key"}, "allow_insecure_http": true}"#
         let rows = try await daemon.database.query(
             "INSERT INTO mcp_servers (team_id, name, server_type, config) VALUES (\(daemon.team), 'guarded', 'http', \(config)::jsonb) RETURNING id, config::text",
             logger: daemon.logger

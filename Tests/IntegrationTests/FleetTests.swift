@@ -61,7 +61,7 @@ struct FleetTests {
             }
             try await TestDaemon.with(db, configure: configure) { first in
                 try await TestDaemon.with(db, configure: configure) { second in
-                    let config = #"{"url": "\#(http.url)", "auth": {"type": "api_key", "header": "X-Api-Key"}}"#
+                    let config = #"{"url": "\#(http.url)", "auth": {"type": "api_key", "header": "X-Api-Key"}, "allow_insecure_http": true}"#
                     let rows = try await first.database.query(
                         "INSERT INTO mcp_servers (team_id, name, server_type, config) VALUES (\(first.team), 'guarded', 'http', \(config)::jsonb) RETURNING id, config::text",
                         logger: first.logger

@@ -2,6 +2,9 @@ import Foundation
 
 /// Where a remote MCP server is, from `mcp_servers.config`:
 /// `{"url": "https://…/mcp", "auth": {…}}` (see ``ServerAuth``).
+///
+/// A credential is never sent over plain `http://`, where anyone on the path reads it, unless
+/// the config says `"allow_insecure_http": true` (a server on a network the operator trusts).
 public struct HTTPServerConfig: Sendable, Equatable {
     public var url: String
     /// How the credential is presented, if the server needs one.
@@ -17,6 +20,11 @@ public struct HTTPServerConfig: Sendable, Equatable {
         else {
             throw ConfigurationError("server config needs \"url\": an http:// or https:// URL")
         }
-        return HTTPServerConfig(url: url, auth: try ServerAuth.parse(object["auth"]))
+        let auth = try ServerAuth.parse(object["auth"])
+        if auth != nil, components.scheme == "http", object["allow_insecure_http"] as? Bool != true {
+            throw ConfigurationError(
+                "server config would send its credential over plain http://; use https://, or set \"allow_insecure_http\": true if the network is trusted")
+        }
+        return HTTPServerConfig(url: url, auth: auth)
     }
 }
