@@ -28,11 +28,14 @@ let package = Package(
             pkgConfig: "libsystemd",
             providers: [.apt(["libsystemd-dev"])]
         ),
+        // prctl, which Swift cannot call (it is variadic).
+        .target(name: "CProcessControl", path: "Sources/CProcessControl"),
         // The engine: queue, pool, transports, store, systemd, config.
         .target(
             name: "AstraMCP",
             dependencies: [
                 "CSystemd",
+                "CProcessControl",
                 .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),

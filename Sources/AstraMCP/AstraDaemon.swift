@@ -132,6 +132,8 @@ public struct AstraDaemon: Sendable {
 
     /// Runs until SIGTERM or SIGINT, then drains and returns.
     public func run() async throws {
+        // Before anything else: children must not read this process's environment or memory.
+        try ProcessHardening.makeNonDumpable()
         try await preflight()
         let parts = try makeParts()
         let group = ServiceGroup(

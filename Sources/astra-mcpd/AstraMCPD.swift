@@ -19,7 +19,13 @@ struct CommonOptions: ParsableArguments {
     @Option(name: .long, help: "Configuration file (default: \(DaemonConfiguration.defaultFilePath) if present).")
     var config: String?
 
-    @Option(name: .long, help: "PostgreSQL URL; overrides ASTRA_MCPD_DATABASE_URL and the file.")
+    @Option(
+        name: .long,
+        help: """
+            PostgreSQL URL; overrides ASTRA_MCPD_DATABASE_URL and the file. A password in it is visible to every local \
+            user in /proc/<pid>/cmdline: prefer database_url_file in the configuration, or LoadCredential=database-url:… \
+            under systemd.
+            """)
     var databaseURL: String?
 
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")

@@ -130,4 +130,25 @@ struct DaemonConfigurationTests {
         defer { try? FileManager.default.removeItem(atPath: path) }
         try body(path)
     }
+
+    @Test("the database URL comes from database_url_file, or from systemd's credential when none is given; a missing file is a clear error")
+    func databaseURLFromFile() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("astra-cred-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try "postgres://astra:s3cret@db/astra\n".write(toFile: directory + "/database-url", atomically: true, encoding: .utf8)
+        let none = directory + "/absent.conf"
+
+        let fromCredential = try DaemonConfiguration.load(path: nil, environment: ["CREDENTIALS_DIRECTORY": directory])
+        #expect(fromCredential.databaseURL == "postgres://astra:s3cret@db/astra")
+        let fromFile = try DaemonConfiguration.load(path: nil, environment: ["ASTRA_MCPD_DATABASE_URL_FILE": directory + "/database-url"])
+        #expect(fromFile.databaseURL == "postgres://astra:s3cret@db/astra")
+        let explicit = try DaemonConfiguration.load(
+            path: nil, environment: ["CREDENTIALS_DIRECTORY": directory, "ASTRA_MCPD_DATABASE_URL": "postgres://other@db/x"])
+        #expect(explicit.databaseURL == "postgres://other@db/x", "a URL given otherwise wins over the credential")
+        let error = #expect(throws: ConfigurationError.self) {
+            try DaemonConfiguration.load(path: nil, environment: ["ASTRA_MCPD_DATABASE_URL_FILE": none])
+        }
+        #expect(error?.description == "ASTRA_MCPD_DATABASE_URL_FILE: cannot read '\(none)'")
+    }
 }

@@ -16,6 +16,8 @@ With --serial-tool it also offers "slow_pid" {ms: integer}: it blocks the whole
 server for ms milliseconds, then answers with its process id, so the tests can
 see which of a server's sessions (child processes) ran a call, and that a server
 answering one request at a time gets more than one session.
+With --probe-parent it also offers "probe_parent": it tries to read its parent's
+/proc/<pid>/environ and answers "readable" or "denied: <errno>".
 With --task-required, "add" says execution.taskSupport "required" though the server declares
 no tasks capability.
   anything else   -> JSON-RPC error -32601
@@ -27,6 +29,7 @@ batched writes, and a one-at-a-time client still gets each answer at once:
 no reply ever waits on input that has not arrived yet.
 """
 
+import errno
 import json
 import os
 import sys
@@ -65,6 +68,14 @@ SLOW_PID_TOOL = {
 
 SERIAL_TOOL = "--serial-tool" in sys.argv[1:]
 TOOLS = [ADD_TOOL, SLOW_PID_TOOL] if SERIAL_TOOL else [ADD_TOOL]
+PROBE_TOOL = {
+    "name": "probe_parent",
+    "description": "Try to read the parent's /proc/<pid>/environ; answer 'readable' or 'denied: <error>'.",
+    "inputSchema": {"type": "object"},
+    "annotations": {"readOnlyHint": True},
+}
+if "--probe-parent" in sys.argv[1:]:
+    TOOLS = [ADD_TOOL, PROBE_TOOL]
 if "--task-required" in sys.argv[1:]:
     # Claims "add" must run as a task, yet declares no tasks capability (a broken server).
     TOOLS = [dict(ADD_TOOL, execution={"taskSupport": "required"})]
@@ -104,6 +115,14 @@ def handle(line):
         params = {}
 
     if method == "tools/call":
+        if params.get("name") == "probe_parent":
+            try:
+                with open("/proc/%d/environ" % os.getppid(), "rb") as f:
+                    f.read()
+                text = "readable"
+            except OSError as error:
+                text = "denied: %s" % (errno.errorcode.get(error.errno, error.errno),)
+            return _result(rid, {"content": [{"type": "text", "text": text}], "isError": False})
         if SERIAL_TOOL and params.get("name") == "slow_pid":
             ms = (params.get("arguments") or {}).get("ms")
             time.sleep((ms if _is_int(ms) else 0) / 1000)

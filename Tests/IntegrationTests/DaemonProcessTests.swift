@@ -65,6 +65,42 @@ struct DaemonProcessTests {
         }
     }
 
+    @Test("a stdio child of the same user cannot read the daemon's /proc/<pid>/environ (the daemon is non-dumpable)")
+    func childCannotReadEnvironment() async throws {
+        // As root the child could read anything (CAP_SYS_PTRACE): both run as `nobody`, as a
+        // daemon's user and its children do.
+        try TestPaths.requireExecutable("/usr/bin/setpriv", hint: "util-linux's setpriv runs the daemon as nobody")
+        try await TestDatabase.with { db in
+            let (team, server, tool, id) = (UUID(), UUID(), UUID(), UUID())
+            let config = try TestDaemon.serverConfig(command: "/usr/bin/python3", args: ["-u", TestPaths.fastServer, "--probe-parent"], env: [:])
+            try await db.execute("INSERT INTO mcp_servers (id, team_id, name, server_type, config) VALUES ('\(server)', '\(team)', 'probe', 'stdio', '\(config)')")
+            try await db.execute("INSERT INTO mcp_tools (id, server_id, tool_name, input_schema) VALUES ('\(tool)', '\(server)', 'probe_parent', '{}')")
+            try await db.execute("""
+                INSERT INTO mcp_tool_executions (id, user_id, team_id, server_id, tool_id, input_parameters)
+                VALUES ('\(id)', '\(UUID())', '\(team)', '\(server)', '\(tool)', '{}')
+                """)
+            let daemon = try DaemonProcess(
+                ["run"], environment: environment(db, ["HOME": "/tmp"]),
+                wrapper: ["/usr/bin/setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+            defer { daemon.kill() }
+            let text = try await withDeadline(.seconds(60), "the probe to finish; stderr: \(daemon.standardError)") {
+                while true {
+                    let row = try await db.withConnection { connection in
+                        try await connection.query(
+                            "SELECT status, coalesce(output_result->'content'->0->>'text', error_message) FROM mcp_tool_executions WHERE id = \(id)",
+                            logger: TestLogging.logger
+                        ).collect()[0].decode((String, String?).self)
+                    }
+                    if !["pending", "running"].contains(row.0) { return row.1 }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            }
+            #expect(text == "denied: EACCES", "stderr: \(daemon.standardError)")
+            daemon.terminate()
+            #expect(try await daemon.waitForExit() == 0)
+        }
+    }
+
     @Test("a configuration file with an unknown key: exit 2 and one line naming the key")
     func unknownConfigurationKey() async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("astra-mcpd-\(UUID().uuidString).conf").path

@@ -17,6 +17,8 @@ extension DaemonConfiguration {
     /// `key = value` lines (values may be double-quoted) and `#` comment lines.
     ///
     /// - `database_url` (string, no default)
+    /// - `database_url_file` (a file whose first line is the URL; `$CREDENTIALS_DIRECTORY/database-url`
+    ///   is read when no URL is given otherwise)
     /// - `worker_id` (string, default `<hostname>:<pid>`)
     /// - `max_concurrency` (integer 1…10000, default 64)
     /// - `claim_batch_size` (integer 1…1000, default 64)
@@ -59,6 +61,7 @@ extension DaemonConfiguration {
     /// - `log_target` (auto, stderr, journal; default auto)
     static let keys: [String: @Sendable (inout DaemonConfiguration, String) throws -> Void] = [
         "database_url": { c, v in c.databaseURL = v },
+        "database_url_file": { c, v in c.databaseURL = try readSecretFile(v) },
         "worker_id": { c, v in
             guard !v.isEmpty else { throw ConfigurationError("must not be empty") }
             c.workerID = v
@@ -149,6 +152,13 @@ extension DaemonConfiguration {
             }
             do { try apply(&configuration, value) } catch { throw ConfigurationError("\(name): \(error)") }
         }
+        // Under systemd, `LoadCredential=database-url:…` hands the URL over in a private file,
+        // out of the environment and the command line.
+        if configuration.databaseURL == nil, let directory = environment["CREDENTIALS_DIRECTORY"],
+            FileManager.default.fileExists(atPath: directory + "/" + databaseURLCredential)
+        {
+            configuration.databaseURL = try readSecretFile(directory + "/" + databaseURLCredential)
+        }
         return configuration
     }
 
@@ -171,10 +181,25 @@ extension DaemonConfiguration {
         }
     }
 
+    /// The systemd credential that holds the database URL (`LoadCredential=database-url:…`).
+    public static let databaseURLCredential = "database-url"
+
+    /// A file that holds one secret (the database URL): its first line, trimmed.
+    static func readSecretFile(_ path: String) throws(ConfigurationError) -> String {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ConfigurationError("cannot read '\(path)'")
+        }
+        let value = text.split(whereSeparator: \.isNewline).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        guard !value.isEmpty else { throw ConfigurationError("'\(path)' is empty") }
+        return value
+    }
+
     /// The database URL, or a configuration error saying how to give one.
     public func requireDatabaseURL() throws(ConfigurationError) -> String {
         guard let url = databaseURL, !url.isEmpty else {
-            throw ConfigurationError("no database configured: set database_url in the configuration file, ASTRA_MCPD_DATABASE_URL, or --database-url")
+            throw ConfigurationError(
+                "no database configured: set database_url_file (or database_url) in the configuration file, "
+                    + "LoadCredential=\(Self.databaseURLCredential):… under systemd, ASTRA_MCPD_DATABASE_URL, or --database-url")
         }
         return url
     }

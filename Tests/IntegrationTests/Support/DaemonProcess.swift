@@ -17,11 +17,12 @@ final class DaemonProcess: Sendable {
 
     /// Starts `astra-mcpd <arguments>` with the test process's environment minus every
     /// `ASTRA_MCPD_*` variable, plus `environment`.
-    init(_ arguments: [String], environment: [String: String] = [:]) throws {
+    /// - Parameter wrapper: A command that runs the daemon (e.g. `setpriv` to run it as another user).
+    init(_ arguments: [String], environment: [String: String] = [:], wrapper: [String] = []) throws {
         try TestPaths.requireExecutable(TestPaths.daemon, hint: "build it with 'swift build --product astra-mcpd'")
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: TestPaths.daemon)
-        process.arguments = arguments
+        process.executableURL = URL(fileURLWithPath: wrapper.first ?? TestPaths.daemon)
+        process.arguments = wrapper.isEmpty ? arguments : Array(wrapper.dropFirst()) + [TestPaths.daemon] + arguments
         var inherited = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("ASTRA_MCPD_") && $0.key != "NOTIFY_SOCKET" }
         inherited.merge(environment) { $1 }
         process.environment = inherited

@@ -1,0 +1,11 @@
+#include "process_control.h"
+
+#include <sys/prctl.h>
+
+int astra_set_dumpable(int value) {
+    return prctl(PR_SET_DUMPABLE, (unsigned long)value, 0UL, 0UL, 0UL);
+}
+
+int astra_get_dumpable(void) {
+    return prctl(PR_GET_DUMPABLE, 0UL, 0UL, 0UL, 0UL);
+}
