@@ -17,7 +17,8 @@ server for ms milliseconds, then answers with its process id, so the tests can
 see which of a server's sessions (child processes) ran a call, and that a server
 answering one request at a time gets more than one session.
 With --probe-parent it also offers "probe_parent": it tries to read its parent's
-/proc/<pid>/environ and answers "readable" or "denied: <errno>".
+/proc/<pid>/environ and answers "readable" or "denied: <errno>", and "open_fds": the
+descriptors beyond 0-2 it held when it started ("none" if it inherited none).
 With --task-required, "add" says execution.taskSupport "required" though the server declares
 no tasks capability.
   anything else   -> JSON-RPC error -32601
@@ -74,8 +75,16 @@ PROBE_TOOL = {
     "inputSchema": {"type": "object"},
     "annotations": {"readOnlyHint": True},
 }
+FDS_TOOL = {
+    "name": "open_fds",
+    "description": "List the file descriptors this process holds beyond stdin, stdout and stderr.",
+    "inputSchema": {"type": "object"},
+    "annotations": {"readOnlyHint": True},
+}
 if "--probe-parent" in sys.argv[1:]:
-    TOOLS = [ADD_TOOL, PROBE_TOOL]
+    TOOLS = [ADD_TOOL, PROBE_TOOL, FDS_TOOL]
+# Taken at start, before this process opens anything of its own.
+INHERITED_FDS = sorted(int(fd) for fd in os.listdir("/proc/self/fd") if int(fd) > 2)
 if "--task-required" in sys.argv[1:]:
     # Claims "add" must run as a task, yet declares no tasks capability (a broken server).
     TOOLS = [dict(ADD_TOOL, execution={"taskSupport": "required"})]
@@ -115,6 +124,11 @@ def handle(line):
         params = {}
 
     if method == "tools/call":
+        if params.get("name") == "open_fds":
+            # listdir's own descriptor is among those listed; it is closed again by then.
+            held = [fd for fd in INHERITED_FDS if os.path.exists("/proc/self/fd/%d" % fd)]
+            text = ",".join("%d:%s" % (fd, os.readlink("/proc/self/fd/%d" % fd)) for fd in held)
+            return _result(rid, {"content": [{"type": "text", "text": text or "none"}], "isError": False})
         if params.get("name") == "probe_parent":
             try:
                 with open("/proc/%d/environ" % os.getppid(), "rb") as f:
