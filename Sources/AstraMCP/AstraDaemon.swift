@@ -84,8 +84,8 @@ public struct AstraDaemon: Sendable {
                 return handlers
             },
             onSessionReady: { server, _ in scheduler.value?.requestSync(server) },
-            credentials: { server, auth in
-                try await credentialStore.secret(serverID: server.id, serverName: server.name, credentialType: auth.credentialType)
+            credentials: { server, credentialType in
+                try await credentialStore.secret(serverID: server.id, serverName: server.name, credentialType: credentialType)
             })
         let servers = ServerStore(database: database, logger: logger, answerTimeout: answerTimeout)
         let syncer = ToolSyncer(store: servers, pool: pool, logger: logger)

@@ -56,4 +56,17 @@ struct StdioServerConfigTests {
         let environment = StdioServerConfig(command: "x").childEnvironment(daemonEnvironment: [:])
         #expect(environment == ["PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/", "LANG": "C.UTF-8"])
     }
+
+    @Test("an env value may name a stored credential; anything else that is not a string is refused, naming the variable")
+    func environmentCredentials() throws {
+        let config = try StdioServerConfig.parse(json: #"{"command": "n8n-mcp", "env": {"N8N_API_KEY": {"credential": "api_key"}, "MODE": "x"}}"#)
+        #expect(config.envCredentials == ["N8N_API_KEY": "api_key"])
+        #expect(config.env == ["MODE": "x"])
+        for bad in [#"{"credential": "password"}"#, #"{"credential": "api_key", "extra": 1}"#, "42", "[\"a\"]"] {
+            let error = #expect(throws: ConfigurationError.self) {
+                try StdioServerConfig.parse(json: #"{"command": "n8n-mcp", "env": {"N8N_API_KEY": \#(bad)}}"#)
+            }
+            #expect(error?.description.contains("N8N_API_KEY") == true, "\(bad)")
+        }
+    }
 }

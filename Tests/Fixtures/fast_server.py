@@ -19,6 +19,9 @@ answering one request at a time gets more than one session.
 With --probe-parent it also offers "probe_parent": it tries to read its parent's
 /proc/<pid>/environ and answers "readable" or "denied: <errno>", and "open_fds": the
 descriptors beyond 0-2 it held when it started ("none" if it inherited none).
+With --env-probe it offers "env_value", "leak_error" and "leak_and_exit" {name}: they answer
+the value of environment variable `name`, put it in a JSON-RPC error, or write it to stderr and
+exit, so the tests can see a credential reach the child and nowhere else.
 With --task-required, "add" says execution.taskSupport "required" though the server declares
 no tasks capability.
   anything else   -> JSON-RPC error -32601
@@ -83,6 +86,16 @@ FDS_TOOL = {
 }
 if "--probe-parent" in sys.argv[1:]:
     TOOLS = [ADD_TOOL, PROBE_TOOL, FDS_TOOL]
+ENV_TOOLS = [
+    {"name": name, "description": description, "inputSchema": {"type": "object", "properties": {"name": {"type": "string"}}}}
+    for name, description in [
+        ("env_value", "Answer the value of environment variable `name`."),
+        ("leak_error", "Answer a JSON-RPC error whose message holds the value of `name`."),
+        ("leak_and_exit", "Write the value of `name` to stderr, then exit."),
+    ]
+]
+if "--env-probe" in sys.argv[1:]:
+    TOOLS = [ADD_TOOL] + ENV_TOOLS
 # Taken at start, before this process opens anything of its own.
 INHERITED_FDS = sorted(int(fd) for fd in os.listdir("/proc/self/fd") if int(fd) > 2)
 if "--task-required" in sys.argv[1:]:
@@ -124,6 +137,15 @@ def handle(line):
         params = {}
 
     if method == "tools/call":
+        if params.get("name") in ("env_value", "leak_error", "leak_and_exit"):
+            value = os.environ.get((params.get("arguments") or {}).get("name", ""), "")
+            if params["name"] == "leak_error":
+                return _error(rid, -32000, "upstream refused token %s" % value)
+            if params["name"] == "leak_and_exit":
+                sys.stderr.write("fatal: token %s was rejected\n" % value)
+                sys.stderr.flush()
+                os._exit(3)
+            return _result(rid, {"content": [{"type": "text", "text": value}], "isError": False})
         if params.get("name") == "open_fds":
             # listdir's own descriptor is among those listed; it is closed again by then.
             held = [fd for fd in INHERITED_FDS if os.path.exists("/proc/self/fd/%d" % fd)]

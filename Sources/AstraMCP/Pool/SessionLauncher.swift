@@ -12,8 +12,8 @@ struct SessionLauncher: Sendable {
     /// For requests the server must not get twice (see ``HTTPTransport/send(_:body:repeatable:)``).
     var singleUseHTTPClient: HTTPClient
     var handlersForServer: @Sendable (ServerDescriptor) -> MCPConnection.Handlers
-    /// Looks up the secret a remote server's `auth` asks for.
-    var credentials: @Sendable (ServerDescriptor, ServerAuth) async throws -> StoredSecret
+    /// Looks up a server's stored secret of a `credential_type` (for `auth`, or `env`).
+    var credentials: @Sendable (ServerDescriptor, String) async throws -> StoredSecret
 
     /// Runs the session of `server` until it ends or `stop` is signalled.
     /// - Parameters:
@@ -31,10 +31,23 @@ struct SessionLauncher: Sendable {
         let transportDone = AsyncEvent()
         await withTaskGroup(of: Void.self) { group in
             switch config {
-            case .stdio(let config):
+            case .stdio(var config):
+                // Credentials named in `env` are decrypted into the child's environment only.
+                var secrets: [String] = []
+                do {
+                    for (name, type) in config.envCredentials.sorted(by: { $0.key < $1.key }) {
+                        let secret = try await credentials(server, type).secret
+                        config.env[name] = secret
+                        secrets.append(secret)
+                    }
+                } catch {
+                    connection.close(MCPSessionError(.misconfigured, "\(error)"))
+                    break
+                }
+                connection.redact(secrets)
                 let transport = StdioTransport(
                     config: config, serverName: server.name, exitGrace: configuration.childExitGrace,
-                    daemonEnvironment: configuration.daemonEnvironment, logger: logger)
+                    daemonEnvironment: configuration.daemonEnvironment, secrets: secrets, logger: logger)
                 group.addTask { await SessionRunner.run(transport, connection: connection, stop: stop); transportDone.signal() }
             case .streamableHTTP(let httpConfig), .legacySSE(let httpConfig):
                 guard
@@ -80,7 +93,7 @@ struct SessionLauncher: Sendable {
         var secrets: [String] = []
         if let auth = config.auth {
             do {
-                let stored = try await credentials(server, auth)
+                let stored = try await credentials(server, auth.credentialType)
                 headers = auth.headers(secret: stored.secret)
                 secrets = [stored.secret] + headers.map(\.1)
                 if let validFor = stored.validFor {
@@ -97,6 +110,7 @@ struct SessionLauncher: Sendable {
                 return nil
             }
         }
+        connection.redact(secrets)
         return HTTPEndpoint(
             config: config, serverName: server.name, client: httpClient, singleUseClient: singleUseHTTPClient, logger: logger,
             maxMessageBytes: configuration.maxMessageBytes, credentialHeaders: headers, secrets: secrets,

@@ -98,13 +98,13 @@ public final class SessionPool: Service, Sendable {
     ///   - handlersForServer: Notification callbacks for a server's sessions.
     ///   - onSessionReady: Called each time a server's first live session has completed
     ///     initialize (its tools may want a sync).
-    ///   - credentials: Looks up the secret a remote server's `auth` asks for.
+    ///   - credentials: Looks up a server's stored secret of a `credential_type` (for its `auth`, or its `env`).
     public init(
         configuration: Configuration,
         logger: Logger,
         handlersForServer: @escaping @Sendable (ServerDescriptor) -> MCPConnection.Handlers = { _ in .init() },
         onSessionReady: @escaping @Sendable (ServerDescriptor, Session) -> Void = { _, _ in },
-        credentials: @escaping @Sendable (ServerDescriptor, ServerAuth) async throws -> StoredSecret = { _, _ in
+        credentials: @escaping @Sendable (ServerDescriptor, String) async throws -> StoredSecret = { _, _ in
             throw CredentialError("credentials are not available here")
         }
     ) {

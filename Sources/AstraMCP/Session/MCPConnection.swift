@@ -86,6 +86,8 @@ public final class MCPConnection: Sendable {
     private let sweeperWake = WakeSignal()
     /// Signalled when the connection closes, whoever closed it: its transport then stops.
     let closed = AsyncEvent()
+    /// The server's credentials: never repeated in an error's text.
+    private let secrets = Mutex<[String]>([])
 
     public init(
         serverName: String,
@@ -250,6 +252,13 @@ public final class MCPConnection: Sendable {
 
     /// The request id of the pending request that carries `progressToken`.
     func requestID(progressToken: String) -> Int? { state.withLock { $0.progressTokens[progressToken] } }
+
+    /// Redacts `secrets` (and their base64 forms) from the server's JSON-RPC error text from
+    /// now on, before any of it is stored or logged.
+    public func redact(_ secrets: [String]) {
+        guard !secrets.isEmpty else { return }
+        self.secrets.withLock { $0.append(contentsOf: secrets) }
+    }
 
     /// Keeps handing `token`'s progress to ``Handlers/progress`` after its request ended (a
     /// task's progress goes on while it is polled), until ``releaseProgressToken(_:)``.
@@ -546,7 +555,10 @@ public final class MCPConnection: Sendable {
         if let result {
             pending.continuation.resume(returning: MCPResponse(bytes: Array(line), result: result))
         } else if let error {
-            pending.continuation.resume(throwing: Self.remoteError(error, scanner: scanner, method: pending.method))
+            var failure = Self.remoteError(error, scanner: scanner, method: pending.method)
+            let secrets = self.secrets.withLock { $0 }
+            if !secrets.isEmpty { failure.message = redacting(secrets, in: failure.message) }
+            pending.continuation.resume(throwing: failure)
         } else {
             pending.continuation.resume(throwing: MCPSessionError(.protocolError, "\(pending.method): response has neither result nor error"))
         }

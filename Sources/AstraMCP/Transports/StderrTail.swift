@@ -5,9 +5,12 @@ import Synchronization
 final class StderrTail: Sendable {
     private let capacity: Int
     private let buffer = Mutex<[UInt8]>([])
+    /// Values that never appear in what the tail says (the child's credentials).
+    let secrets: [String]
 
-    init(capacity: Int = 2048) {
+    init(capacity: Int = 2048, secrets: [String] = []) {
         self.capacity = capacity
+        self.secrets = secrets
     }
 
     func append(_ bytes: UnsafeRawBufferPointer) {
@@ -19,7 +22,7 @@ final class StderrTail: Sendable {
 
     /// The tail as text, trimmed, or nil when the child wrote nothing.
     var text: String? {
-        let text = buffer.withLock { String(decoding: $0, as: UTF8.self) }.trimmingCharacters(in: .whitespacesAndNewlines)
+        let text = redacting(secrets, in: buffer.withLock { String(decoding: $0, as: UTF8.self) }).trimmingCharacters(in: .whitespacesAndNewlines)
         return text.isEmpty ? nil : text
     }
 

@@ -2,10 +2,16 @@ import Foundation
 
 /// How to start a stdio MCP server, from `mcp_servers.config`:
 /// `{"command": "...", "args": [...], "env": {...}, "cwd": "..."}`.
+///
+/// A value in `env` is a string, or `{"credential": "<credential_type>"}`: the server's stored
+/// credential of that type, decrypted only into the child's environment (and redacted from its
+/// stderr and error text before anything is stored).
 public struct StdioServerConfig: Sendable, Equatable {
     public var command: String
     public var args: [String]
     public var env: [String: String]
+    /// Variables whose value is a stored credential: name → `credential_type`.
+    public var envCredentials: [String: String] = [:]
     public var cwd: String?
 
     public init(command: String, args: [String] = [], env: [String: String] = [:], cwd: String? = nil) {
@@ -29,10 +35,21 @@ public struct StdioServerConfig: Sendable, Equatable {
             config.args = strings
         }
         if let env = object["env"] {
-            guard let strings = env as? [String: String] else {
-                throw ConfigurationError("server config \"env\" must be an object of string values")
+            guard let values = env as? [String: Any] else {
+                throw ConfigurationError("server config \"env\" must be an object")
             }
-            config.env = strings
+            for (name, value) in values {
+                if let string = value as? String {
+                    config.env[name] = string
+                } else if let reference = value as? [String: Any], reference.count == 1, let type = reference["credential"] as? String,
+                    Self.credentialTypes.contains(type)
+                {
+                    config.envCredentials[name] = type
+                } else {
+                    throw ConfigurationError(
+                        "server config \"env\" value of \(name) must be a string or {\"credential\": \"api_key|oauth_token|basic_auth|custom\"}")
+                }
+            }
         }
         if let cwd = object["cwd"] {
             guard let path = cwd as? String else { throw ConfigurationError("server config \"cwd\" must be a string") }
@@ -40,6 +57,8 @@ public struct StdioServerConfig: Sendable, Equatable {
         }
         return config
     }
+
+    static let credentialTypes: Set<String> = ["api_key", "oauth_token", "basic_auth", "custom"]
 
     /// The child's whole environment: PATH, HOME and LANG (from the daemon, or safe defaults)
     /// and the configured `env` — never the daemon's own variables, which hold its database URL

@@ -17,6 +17,8 @@ struct StdioTransport: MCPTransport {
     /// How long the child may take to exit after stdin closes, and again after SIGTERM.
     var exitGrace: Duration
     var daemonEnvironment: [String: String]
+    /// The child's credentials (in its environment): redacted from its stderr wherever it goes.
+    var secrets: [String] = []
     var logger: Logger
     /// Signalled by ``stop(_:)``: the child gets EOF on stdin, then its exit grace, then signals;
     /// answers it sends meanwhile still reach their calls.
@@ -30,7 +32,7 @@ struct StdioTransport: MCPTransport {
     /// (the child is then stopped). When it returns the child has exited and `connection` is
     /// closed.
     func serve(_ connection: MCPConnection) async {
-        let stderrTail = StderrTail()
+        let stderrTail = StderrTail(secrets: secrets)
         let executable: Executable = config.command.contains("/") ? .path(FilePath(config.command)) : .name(config.command)
         var options = PlatformOptions()
         options.processGroupID = 0
@@ -93,7 +95,7 @@ struct StdioTransport: MCPTransport {
                         chunk.withUnsafeBytes { bytes in
                             stderrTail.append(bytes)
                             if logger.logLevel <= .info {
-                                for line in String(decoding: bytes, as: UTF8.self).split(whereSeparator: \.isNewline) {
+                                for line in redacting(secrets, in: String(decoding: bytes, as: UTF8.self)).split(whereSeparator: \.isNewline) {
                                     logger.info("server stderr: \(line)", metadata: ["server": "\(serverName)"])
                                 }
                             }
