@@ -72,4 +72,22 @@ struct GuardrailTests {
             }
         }
     }
+
+    @Test("a stdio server whose program the operator did not list ends its executions error, naming the program and stdio_commands")
+    func unlistedCommand() async throws {
+        try await TestDatabase.with { db in
+            // Only the demo server is allowed here: Python is not.
+            try await TestDaemon.with(db, configure: { $0.stdioCommands = StdioCommandPolicy(allowed: []).allowing(TestPaths.demoServer) }) { daemon in
+                let server = try await daemon.registerFastServer()
+                try await daemon.addTool("add", to: server)
+                let row = try await daemon.run("add", on: server, arguments: #"{"a": 1, "b": 2}"#)
+                #expect(row.status == "error")
+                #expect(row.errorMessage?.contains("stdio command 'python3'") == true, "\(row.errorMessage ?? "")")
+                #expect(row.errorMessage?.contains("is not in the daemon's stdio_commands") == true)
+                let demo = try await daemon.registerDemoServer()
+                try await daemon.sync(demo)
+                #expect(try await daemon.run("echo", on: demo, arguments: #"{"text": "listed"}"#).outputText == "listed")
+            }
+        }
+    }
 }

@@ -35,6 +35,8 @@ public struct DaemonConfiguration: Sendable {
     public var defaultMaxDuration: Duration = .seconds(3600)
     /// The least time between two progress writes of one execution. Defaults to `1` s.
     public var progressInterval: Duration = .seconds(1)
+    /// The programs stdio servers may start (see ``StdioCommandPolicy``). Defaults to none.
+    public var stdioCommands = StdioCommandPolicy(allowed: [])
     /// Callback deliveries in flight at once; `0`: this daemon delivers none. Defaults to `16`.
     public var callbackConcurrency: Int = 16
     /// How long one callback attempt may take. Defaults to `10` s.

@@ -32,6 +32,14 @@ struct SessionLauncher: Sendable {
         await withTaskGroup(of: Void.self) { group in
             switch config {
             case .stdio(var config):
+                // Only programs the operator listed; started by the absolute path found.
+                do throws(StdioCommandPolicy.Refusal) {
+                    let path = config.childEnvironment(daemonEnvironment: configuration.daemonEnvironment)["PATH"] ?? ""
+                    if let real = try configuration.stdioCommands.resolve(config.command, path: path) { config.command = real }
+                } catch {
+                    connection.close(MCPSessionError(.misconfigured, "server '\(server.name)': \(error.description)"))
+                    break
+                }
                 // Credentials named in `env` are decrypted into the child's environment only.
                 var secrets: [String] = []
                 do {

@@ -23,6 +23,8 @@ extension SessionPool {
         /// idle connection before its server does, never while reusing it.
         public var httpIdleTimeout: Duration = .seconds(4)
         public var daemonEnvironment: [String: String] = ProcessInfo.processInfo.environment
+        /// The programs stdio servers may start.
+        public var stdioCommands = StdioCommandPolicy(allowed: [])
         public init() {}
 
         /// The pool settings of a daemon configuration.
@@ -34,6 +36,7 @@ extension SessionPool {
             idleTimeout = daemon.sessionIdleTimeout
             sessionsPerServer = daemon.sessionsPerServer
             httpReadTimeout = daemon.httpReadTimeout
+            stdioCommands = daemon.stdioCommands
             // Each call in flight may hold a connection while its reply streams, and each
             // session's own GET stream holds one.
             httpConnectionsPerHost = daemon.maxInFlightPerServer + daemon.sessionsPerServer + 1

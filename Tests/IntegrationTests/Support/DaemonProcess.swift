@@ -24,6 +24,8 @@ final class DaemonProcess: Sendable {
         process.executableURL = URL(fileURLWithPath: wrapper.first ?? TestPaths.daemon)
         process.arguments = wrapper.isEmpty ? arguments : Array(wrapper.dropFirst()) + [TestPaths.daemon] + arguments
         var inherited = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("ASTRA_MCPD_") && $0.key != "NOTIFY_SOCKET" }
+        // The tests' stdio programs may start, unless the test says otherwise.
+        inherited["ASTRA_MCPD_STDIO_COMMANDS"] = TestDaemon.stdioCommandsSetting
         inherited.merge(environment) { $1 }
         process.environment = inherited
         process.standardInput = FileHandle.nullDevice

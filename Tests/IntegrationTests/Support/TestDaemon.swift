@@ -32,6 +32,7 @@ struct TestDaemon: Sendable {
         configuration.initializeTimeout = .seconds(30)
         configuration.childExitGrace = .seconds(1)
         configuration.syncOnStart = false
+        configuration.stdioCommands = Self.stdioCommands
         configure(&configuration)
 
         let parts = try AstraDaemon(configuration: configuration, logger: TestLogging.logger).makeParts(onCallStarted: onCallStarted)
@@ -46,6 +47,14 @@ struct TestDaemon: Sendable {
         try await withDeadline(.seconds(30), "the daemon to stop") { try await running.value }
         return try result.get()
     }
+
+    /// The programs the tests' stdio servers run: this repository's (the demo server, the venv's
+    /// servers) and Python.
+    static let stdioCommands = StdioCommandPolicy(allowed: [TestPaths.repositoryRoot.path + "/"])
+        .allowing("python3").allowing("/usr/bin/python3").allowing(TestPaths.repositoryRoot.appendingPathComponent(".venv/bin/python").path)
+
+    /// `stdio_commands` for a daemon started as a process.
+    static var stdioCommandsSetting: String { stdioCommands.allowed.joined(separator: ",") }
 
     // MARK: Servers and tools
 
