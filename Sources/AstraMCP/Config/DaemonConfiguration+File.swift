@@ -28,6 +28,7 @@ extension DaemonConfiguration {
     /// - `shutdown_grace_seconds` (number ≥ 0, default 30)
     /// - `default_max_duration_seconds` (number > 0, default 3600)
     /// - `progress_interval_seconds` (number ≥ 0, default 1)
+    /// - `confirmation_timeout_seconds` (number > 0, default 3600)
     /// - `stdio_commands` (comma-separated absolute paths and directories ending in `/`; default none:
     ///   no stdio server starts until its program is listed)
     /// - `callback_concurrency` (integer 0…1000, default 16; 0: this daemon delivers no callbacks)
@@ -81,6 +82,7 @@ extension DaemonConfiguration {
         "shutdown_grace_seconds": { c, v in c.shutdownGrace = try seconds(v, allowZero: true) },
         "default_max_duration_seconds": { c, v in c.defaultMaxDuration = try seconds(v, allowZero: false) },
         "progress_interval_seconds": { c, v in c.progressInterval = try seconds(v, allowZero: true) },
+        "confirmation_timeout_seconds": { c, v in c.confirmationTimeout = try seconds(v, allowZero: false) },
         "stdio_commands": { c, v in c.stdioCommands = try StdioCommandPolicy.parse(v) },
         "callback_concurrency": { c, v in c.callbackConcurrency = try integer(v, in: 0...1000) },
         "callback_timeout_seconds": { c, v in c.callbackTimeout = try seconds(v, allowZero: false) },

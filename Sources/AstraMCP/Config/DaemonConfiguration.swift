@@ -35,6 +35,9 @@ public struct DaemonConfiguration: Sendable {
     public var defaultMaxDuration: Duration = .seconds(3600)
     /// The least time between two progress writes of one execution. Defaults to `1` s.
     public var progressInterval: Duration = .seconds(1)
+    /// How long an execution of a tool with `requires_confirmation` waits for its confirmation
+    /// before it ends `error`. Defaults to `3600` s.
+    public var confirmationTimeout: Duration = .seconds(3600)
     /// The programs stdio servers may start (see ``StdioCommandPolicy``). Defaults to none.
     public var stdioCommands = StdioCommandPolicy(allowed: [])
     /// Callback deliveries in flight at once; `0`: this daemon delivers none. Defaults to `16`.

@@ -38,6 +38,8 @@ public final class QueueWorker: Service, Sendable {
         public var maxInFlightPerServer: Int = 32
         /// The cap on a call whose tool sets no `max_duration_seconds`.
         public var defaultMaxDuration: Duration = .seconds(3600)
+        /// How long an execution waits for its confirmation (`requires_confirmation`).
+        public var confirmationTimeout: Duration = .seconds(3600)
         public var circuitBreaker = DaemonConfiguration.CircuitBreakerOptions()
         public var retry = DaemonConfiguration.RetryOptions()
 
@@ -56,6 +58,7 @@ public final class QueueWorker: Service, Sendable {
             statementTimeout = daemon.statementTimeout
             maxInFlightPerServer = daemon.maxInFlightPerServer
             defaultMaxDuration = daemon.defaultMaxDuration
+            confirmationTimeout = daemon.confirmationTimeout
             circuitBreaker = daemon.circuitBreaker
             retry = daemon.retry
         }
@@ -369,6 +372,12 @@ public final class QueueWorker: Service, Sendable {
                 }
             } catch {
                 logger.error("lease recovery failed", metadata: ["error": "\(String(reflecting: error))"])
+            }
+            do {
+                let expired = try await store.expireUnconfirmed(after: configuration.confirmationTimeout)
+                if expired > 0 { logger.notice("executions not confirmed in time ended error", metadata: ["count": "\(expired)"]) }
+            } catch {
+                logger.error("could not end unconfirmed executions", metadata: ["error": "\(String(reflecting: error))"])
             }
             gate.signalWork()
         }

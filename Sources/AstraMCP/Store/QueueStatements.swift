@@ -577,3 +577,41 @@ struct RecordTaskStatement: PostgresPreparedStatement {
 
     func decodeRow(_ row: PostgresRow) throws {}
 }
+
+/// Ends, as `error`, the executions that waited longer than `timeoutSeconds` for a
+/// confirmation (`requires_confirmation`). Their finish is announced by the row's trigger.
+/// Returns how many ended.
+struct ExpireUnconfirmedStatement: PostgresPreparedStatement {
+    static let sql = """
+        WITH expired AS (
+            DELETE FROM mcp_awaiting_confirmation a WHERE a.since < now() - make_interval(secs => $1)
+            RETURNING a.execution_id
+        ), ended AS (
+            UPDATE mcp_tool_executions e
+            SET status = 'error', output_result = NULL, completed_at = now(), duration_ms = 0, error_message = $2
+            FROM expired x WHERE e.id = x.execution_id AND e.status = 'awaiting_confirmation'
+            RETURNING e.id
+        )
+        SELECT count(*)::int FROM ended
+        """
+    typealias Row = Int32
+
+    var timeoutSeconds: Double
+
+    static func message(timeoutSeconds: Double) -> String {
+        let seconds = timeoutSeconds == timeoutSeconds.rounded() ? String(Int(timeoutSeconds)) : String(timeoutSeconds)
+        return "not confirmed within \(seconds) s (the tool requires confirmation: set confirmed_at and confirmed_by, "
+            + "or call astra_mcpd_confirm_execution)"
+    }
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 2)
+        bindings.append(timeoutSeconds)
+        bindings.append(Self.message(timeoutSeconds: timeoutSeconds))
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Int32 {
+        try row.decode(Int32.self)
+    }
+}

@@ -132,6 +132,11 @@ public struct QueueStore: Sendable {
         return Int(try await rows(CancelUnclaimedStatement(ids: ids)).first ?? 0)
     }
 
+    /// Ends the executions that waited longer than `timeout` for a confirmation; returns how many.
+    func expireUnconfirmed(after timeout: Duration) async throws -> Int {
+        Int(try await rows(ExpireUnconfirmedStatement(timeoutSeconds: Backoff.milliseconds(timeout) / 1000)).first ?? 0)
+    }
+
     /// Stores the task the server created for a claimed execution, or its latest status.
     func recordTask(execution: UUID, leaseToken: UUID, taskID: String, status: String) async throws {
         _ = try await rows(RecordTaskStatement(execution: execution, leaseToken: leaseToken, taskID: taskID, status: status))
