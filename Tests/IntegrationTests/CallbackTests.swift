@@ -34,14 +34,6 @@ final class WebhookReceiver: Sendable {
 /// Completion callbacks: the outbox, Standard Webhooks signatures, retries, restarts.
 @Suite("Completion callbacks", .timeLimit(.minutes(2)))
 struct CallbackTests {
-    /// A key directory with one key, for one test.
-    func withKeys<T: Sendable>(_ body: (String) async throws -> T) async throws -> T {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("astra-keys-\(UUID().uuidString)").path
-        _ = try CredentialKeyring.generateKey(in: directory)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        return try await body(directory)
-    }
-
     struct Delivery: Sendable {
         var deliveredAt: Date?
         var failedAt: Date?
@@ -71,7 +63,7 @@ struct CallbackTests {
         let receiver = WebhookReceiver(secret: secret)
         try await receiver.start(fail: 2)
         defer { receiver.stop() }
-        try await withKeys { keys in
+        try await withCredentialKeys { keys in
             try await TestDatabase.with { db in
                 try await TestDaemon.with(db, configure: { fast(&$0, keys: keys) }) { daemon in
                     let credentials = CredentialStore(database: daemon.database, keysDirectory: keys, logger: daemon.logger)
@@ -121,7 +113,7 @@ struct CallbackTests {
         let receiver = WebhookReceiver(secret: secret)
         try await receiver.start()
         defer { receiver.stop() }
-        try await withKeys { keys in
+        try await withCredentialKeys { keys in
             try await TestDatabase.with { db in
                 // The first daemon delivers nothing: the outcome and its queued delivery are all it leaves.
                 let (id, team) = try await TestDaemon.with(db, configure: { fast(&$0, keys: keys); $0.callbackConcurrency = 0 }) { daemon in
@@ -158,7 +150,7 @@ struct CallbackTests {
         let receiver = WebhookReceiver(secret: WebhookSigner.generateSecret())
         try await receiver.start()
         defer { receiver.stop() }
-        try await withKeys { keys in
+        try await withCredentialKeys { keys in
             try await TestDatabase.with { db in
                 try await TestDaemon.with(db, configure: { fast(&$0, keys: keys) }) { daemon in
                     let server = try await daemon.registerFastServer()

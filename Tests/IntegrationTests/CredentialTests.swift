@@ -8,14 +8,6 @@ import Testing
 struct CredentialTests {
     static let secret = "s3cret-api-key-7781"
 
-    /// A key directory with one key, for one test.
-    func withKeys<T: Sendable>(_ body: (String) async throws -> T) async throws -> T {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("astra-keys-\(UUID().uuidString)").path
-        _ = try CredentialKeyring.generateKey(in: directory)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        return try await body(directory)
-    }
-
     func registerGuarded(_ daemon: TestDaemon, url: String) async throws -> ServerDescriptor {
         // Plain http:// on loopback: the test says so (a credential never goes over http:// otherwise).
         let config = #"{"url": "\#(url)", "auth": {"type": "api_key", "header": "X-Api-Key"}, "allow_insecure_http": true}"#
@@ -35,7 +27,7 @@ struct CredentialTests {
 
     @Test("a secret posted to the inbox with SQL alone is encrypted, the inbox emptied, and calls succeed")
     func inboxThenCalls() async throws {
-        try await withKeys { keys in
+        try await withCredentialKeys { keys in
             try await PythonHTTPServer.with(mode: .streamableSSE, requiredHeader: "X-Api-Key:\(Self.secret)") { http in
                 try await TestDatabase.with { db in
                     try await TestDaemon.with(db, configure: { $0.credentialKeysDirectory = keys }) { daemon in
@@ -69,7 +61,7 @@ struct CredentialTests {
 
     @Test("a wrong credential: a clear 401 error, and the secret appears nowhere")
     func wrongCredential() async throws {
-        try await withKeys { keys in
+        try await withCredentialKeys { keys in
             try await PythonHTTPServer.with(mode: .streamableSSE, requiredHeader: "X-Api-Key:\(Self.secret)") { http in
                 try await TestDatabase.with { db in
                     try await TestDaemon.with(db, configure: { $0.credentialKeysDirectory = keys; $0.retry.maxAttempts = 1 }) { daemon in
@@ -93,7 +85,7 @@ struct CredentialTests {
 
     @Test("key rotation: everything is re-encrypted under the new key and calls keep working")
     func rotation() async throws {
-        try await withKeys { keys in
+        try await withCredentialKeys { keys in
             try await PythonHTTPServer.with(mode: .streamableJSON, requiredHeader: "X-Api-Key:\(Self.secret)") { http in
                 try await TestDatabase.with { db in
                     try await TestDaemon.with(db, configure: { $0.credentialKeysDirectory = keys }) { daemon in

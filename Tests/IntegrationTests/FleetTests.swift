@@ -48,62 +48,61 @@ struct FleetTests {
 
     @Test("a credential stored by any means replaces the sessions of every daemon; an expired one stops its sessions")
     func credentialReachesEveryDaemon() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("astra-keys-\(UUID().uuidString)").path
-        _ = try CredentialKeyring.generateKey(in: directory)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let http = PythonHTTPServer(mode: .streamableSSE, requiredHeader: "X-Api-Key:first-secret")
-        try await http.start()
-        defer { http.kill() }
-        try await TestDatabase.with { db in
-            let configure: @Sendable (inout DaemonConfiguration) -> Void = {
-                $0.useShortLifecycleIntervals()
-                $0.credentialKeysDirectory = directory
-            }
-            try await TestDaemon.with(db, configure: configure) { first in
-                try await TestDaemon.with(db, configure: configure) { second in
-                    let config = #"{"url": "\#(http.url)", "auth": {"type": "api_key", "header": "X-Api-Key"}, "allow_insecure_http": true}"#
-                    let rows = try await first.database.query(
-                        "INSERT INTO mcp_servers (team_id, name, server_type, config) VALUES (\(first.team), 'guarded', 'http', \(config)::jsonb) RETURNING id, config::text",
-                        logger: first.logger
-                    ).collect()
-                    let (id, stored) = try rows[0].decode((UUID, String).self)
-                    let server = ServerDescriptor(id: id, name: "guarded", serverType: "http", isActive: true, configJSON: stored)
-                    let store = CredentialStore(database: first.database, keysDirectory: directory, logger: first.logger)
-                    try await store.store(secret: "first-secret", serverID: id, credentialType: "api_key")
-                    for daemon in [first, second] {
-                        try await eventually(.seconds(10), "a session with the first secret") {
-                            (try? await daemon.parts.pool.session(for: server).connection.ping(timeout: .seconds(5))) != nil
+        try await withCredentialKeys { directory in
+            let http = PythonHTTPServer(mode: .streamableSSE, requiredHeader: "X-Api-Key:first-secret")
+            try await http.start()
+            defer { http.kill() }
+            try await TestDatabase.with { db in
+                let configure: @Sendable (inout DaemonConfiguration) -> Void = {
+                    $0.useShortLifecycleIntervals()
+                    $0.credentialKeysDirectory = directory
+                }
+                try await TestDaemon.with(db, configure: configure) { first in
+                    try await TestDaemon.with(db, configure: configure) { second in
+                        let config = #"{"url": "\#(http.url)", "auth": {"type": "api_key", "header": "X-Api-Key"}, "allow_insecure_http": true}"#
+                        let rows = try await first.database.query(
+                            "INSERT INTO mcp_servers (team_id, name, server_type, config) VALUES (\(first.team), 'guarded', 'http', \(config)::jsonb) RETURNING id, config::text",
+                            logger: first.logger
+                        ).collect()
+                        let (id, stored) = try rows[0].decode((UUID, String).self)
+                        let server = ServerDescriptor(id: id, name: "guarded", serverType: "http", isActive: true, configJSON: stored)
+                        let store = CredentialStore(database: first.database, keysDirectory: directory, logger: first.logger)
+                        try await store.store(secret: "first-secret", serverID: id, credentialType: "api_key")
+                        for daemon in [first, second] {
+                            try await eventually(.seconds(10), "a session with the first secret") {
+                                (try? await daemon.parts.pool.session(for: server).connection.ping(timeout: .seconds(5))) != nil
+                            }
                         }
-                    }
 
-                    // The server now wants another secret; `credentials set` stores it through
-                    // the first daemon's database alone.
-                    http.kill()
-                    let replacement = PythonHTTPServer(mode: .streamableSSE, requiredHeader: "X-Api-Key:second-secret", port: http.port)
-                    try await replacement.start()
-                    defer { replacement.kill() }
-                    try await store.store(secret: "second-secret", serverID: id, credentialType: "api_key")
-                    for daemon in [first, second] {
-                        try await eventually(.seconds(10), "a session with the second secret") {
-                            (try? await daemon.parts.pool.session(for: server).connection.ping(timeout: .seconds(5))) != nil
+                        // The server now wants another secret; `credentials set` stores it through
+                        // the first daemon's database alone.
+                        http.kill()
+                        let replacement = PythonHTTPServer(mode: .streamableSSE, requiredHeader: "X-Api-Key:second-secret", port: http.port)
+                        try await replacement.start()
+                        defer { replacement.kill() }
+                        try await store.store(secret: "second-secret", serverID: id, credentialType: "api_key")
+                        for daemon in [first, second] {
+                            try await eventually(.seconds(10), "a session with the second secret") {
+                                (try? await daemon.parts.pool.session(for: server).connection.ping(timeout: .seconds(5))) != nil
+                            }
                         }
-                    }
 
-                    // A credential that expires stops the sessions that use it, at its expiry.
-                    let expiresAt = Date().addingTimeInterval(2)
-                    try await store.store(secret: "second-secret", serverID: id, credentialType: "api_key", expiresAt: expiresAt)
-                    for daemon in [first, second] {
-                        try await eventually(.seconds(10), "a session with the expiring secret") {
-                            (try? await daemon.parts.pool.session(for: server).connection.ping(timeout: .seconds(5))) != nil
+                        // A credential that expires stops the sessions that use it, at its expiry.
+                        let expiresAt = Date().addingTimeInterval(2)
+                        try await store.store(secret: "second-secret", serverID: id, credentialType: "api_key", expiresAt: expiresAt)
+                        for daemon in [first, second] {
+                            try await eventually(.seconds(10), "a session with the expiring secret") {
+                                (try? await daemon.parts.pool.session(for: server).connection.ping(timeout: .seconds(5))) != nil
+                            }
                         }
+                        try await eventually(.seconds(10), "the sessions to close once the credential expired") {
+                            Date() >= expiresAt && first.parts.pool.sessionCount(serverID: id) == 0 && second.parts.pool.sessionCount(serverID: id) == 0
+                        }
+                        let expired = await #expect(throws: MCPSessionError.self) {
+                            try await second.parts.pool.session(for: server)
+                        }
+                        #expect(expired?.message.contains("has expired") == true, "\(expired?.message ?? "")")
                     }
-                    try await eventually(.seconds(10), "the sessions to close once the credential expired") {
-                        Date() >= expiresAt && first.parts.pool.sessionCount(serverID: id) == 0 && second.parts.pool.sessionCount(serverID: id) == 0
-                    }
-                    let expired = await #expect(throws: MCPSessionError.self) {
-                        try await second.parts.pool.session(for: server)
-                    }
-                    #expect(expired?.message.contains("has expired") == true, "\(expired?.message ?? "")")
                 }
             }
         }

@@ -25,50 +25,48 @@ struct GuardrailTests {
     @Test("a credential named in config.env reaches the child's environment only: its JSON-RPC errors and stderr are redacted before they are stored")
     func credentialsInEnvironment() async throws {
         let secret = "tok-\(UUID().uuidString.prefix(12))"
-        let keys = FileManager.default.temporaryDirectory.appendingPathComponent("astra-keys-\(UUID().uuidString)").path
-        _ = try CredentialKeyring.generateKey(in: keys)
-        defer { try? FileManager.default.removeItem(atPath: keys) }
-        try await TestDatabase.with { db in
-            try await TestDaemon.with(db, configure: { $0.credentialKeysDirectory = keys; $0.retry.maxAttempts = 1 }) { daemon in
-                let server = try await daemon.registerServer(
-                    "env-probe", command: "python3", args: ["-u", TestPaths.fastServer, "--env-probe"],
-                    extraConfig: ["env": ["API_TOKEN": ["credential": "api_key"] as [String: String], "PLAIN": "visible"] as [String: any Sendable]],
-                    healthChecks: false)  // nothing starts it before its credential is stored
-                try await CredentialStore(database: daemon.database, keysDirectory: keys, logger: daemon.logger)
-                    .store(secret: secret, serverID: server.id, credentialType: "api_key")
-                try await daemon.sync(server)
+        try await withCredentialKeys { keys in
+            try await TestDatabase.with { db in
+                try await TestDaemon.with(db, configure: { $0.credentialKeysDirectory = keys; $0.retry.maxAttempts = 1 }) { daemon in
+                    let server = try await daemon.registerServer(
+                        "env-probe", command: "python3", args: ["-u", TestPaths.fastServer, "--env-probe"],
+                        extraConfig: ["env": ["API_TOKEN": ["credential": "api_key"] as [String: String], "PLAIN": "visible"] as [String: any Sendable]],
+                        healthChecks: false)  // nothing starts it before its credential is stored
+                    try await CredentialStore(database: daemon.database, keysDirectory: keys, logger: daemon.logger)
+                        .store(secret: secret, serverID: server.id, credentialType: "api_key")
+                    try await daemon.sync(server)
 
-                let value = try await daemon.run("env_value", on: server, arguments: #"{"name": "API_TOKEN"}"#)
-                #expect(value.outputText == secret, "the child got the decrypted credential")
-                #expect(try await daemon.run("env_value", on: server, arguments: #"{"name": "PLAIN"}"#).outputText == "visible")
+                    let value = try await daemon.run("env_value", on: server, arguments: #"{"name": "API_TOKEN"}"#)
+                    #expect(value.outputText == secret, "the child got the decrypted credential")
+                    #expect(try await daemon.run("env_value", on: server, arguments: #"{"name": "PLAIN"}"#).outputText == "visible")
 
-                let refused = try await daemon.run("leak_error", on: server, arguments: #"{"name": "API_TOKEN"}"#)
-                #expect(refused.status == "error")
-                #expect(refused.errorMessage?.contains("upstream refused token ***") == true, "\(refused.errorMessage ?? "")")
-                #expect(refused.errorMessage?.contains(secret) == false)
+                    let refused = try await daemon.run("leak_error", on: server, arguments: #"{"name": "API_TOKEN"}"#)
+                    #expect(refused.status == "error")
+                    #expect(refused.errorMessage?.contains("upstream refused token ***") == true, "\(refused.errorMessage ?? "")")
+                    #expect(refused.errorMessage?.contains(secret) == false)
 
-                let crashed = try await daemon.run("leak_and_exit", on: server, arguments: #"{"name": "API_TOKEN"}"#)
-                #expect(crashed.status == "error")
-                #expect(crashed.errorMessage?.contains("fatal: token *** was rejected") == true, "\(crashed.errorMessage ?? "")")
-                #expect(crashed.errorMessage?.contains(secret) == false)
+                    let crashed = try await daemon.run("leak_and_exit", on: server, arguments: #"{"name": "API_TOKEN"}"#)
+                    #expect(crashed.status == "error")
+                    #expect(crashed.errorMessage?.contains("fatal: token *** was rejected") == true, "\(crashed.errorMessage ?? "")")
+                    #expect(crashed.errorMessage?.contains(secret) == false)
+                }
             }
         }
     }
 
     @Test("a config.env credential that is not stored fails the server's executions with a clear message")
     func missingEnvironmentCredential() async throws {
-        let keys = FileManager.default.temporaryDirectory.appendingPathComponent("astra-keys-\(UUID().uuidString)").path
-        _ = try CredentialKeyring.generateKey(in: keys)
-        defer { try? FileManager.default.removeItem(atPath: keys) }
-        try await TestDatabase.with { db in
-            try await TestDaemon.with(db, configure: { $0.credentialKeysDirectory = keys }) { daemon in
-                let server = try await daemon.registerServer(
-                    "env-missing", command: "python3", args: ["-u", TestPaths.fastServer, "--env-probe"],
-                    extraConfig: ["env": ["API_TOKEN": ["credential": "api_key"]] as [String: [String: String]]])
-                try await daemon.addTool("env_value", to: server)
-                let row = try await daemon.run("env_value", on: server, arguments: #"{"name": "API_TOKEN"}"#)
-                #expect(row.status == "error")
-                #expect(row.errorMessage?.contains("api_key") == true, "\(row.errorMessage ?? "")")
+        try await withCredentialKeys { keys in
+            try await TestDatabase.with { db in
+                try await TestDaemon.with(db, configure: { $0.credentialKeysDirectory = keys }) { daemon in
+                    let server = try await daemon.registerServer(
+                        "env-missing", command: "python3", args: ["-u", TestPaths.fastServer, "--env-probe"],
+                        extraConfig: ["env": ["API_TOKEN": ["credential": "api_key"]] as [String: [String: String]]])
+                    try await daemon.addTool("env_value", to: server)
+                    let row = try await daemon.run("env_value", on: server, arguments: #"{"name": "API_TOKEN"}"#)
+                    #expect(row.status == "error")
+                    #expect(row.errorMessage?.contains("api_key") == true, "\(row.errorMessage ?? "")")
+                }
             }
         }
     }
