@@ -143,6 +143,24 @@ struct MCPConnectionTests {
         #expect(cappedError?.timeoutLimit == .maxDuration)
     }
 
+    @Test("a cancel that comes before its request is made fails that request at once, never sent")
+    func cancelBeforeRequest() async throws {
+        let connection = self.connection
+        #expect(!connection.cancel(progressToken: "exec-early", reason: "the user asked"))
+        let error = await #expect(throws: MCPSessionError.self) {
+            try await connection.callTool(name: "wait", argumentsJSON: "{}", progressToken: "exec-early", timeout: .seconds(5))
+        }
+        #expect(error?.code == .cancelled)
+        #expect(error?.requestNeverSent == true)
+        #expect(connection.pendingCount == 0)
+        // Only that one request: the token may be used again.
+        let peer = InMemoryPeer(connection)
+        let again = Task { try await connection.callTool(name: "wait", argumentsJSON: "{}", progressToken: "exec-early", timeout: .seconds(5)) }
+        let request = try await peer.next()
+        peer.reply(to: request.id, result: #"{"content":[]}"#)
+        _ = try await again.value
+    }
+
     @Test("cancel(progressToken:) tells the server notifications/cancelled with the request id; a late reply is ignored")
     func cancelByProgressToken() async throws {
         let peer = InMemoryPeer(connection)

@@ -23,7 +23,8 @@ struct ProgressThrottleTests {
         #expect(written == [report(a, 1)])
         let second = throttle.report(report(a, 2), now: at(.milliseconds(100)))
         let third = throttle.report(report(a, 3), now: at(.milliseconds(200)))
-        #expect(!second && !third)
+        #expect(second, "the writer planned no look: it must learn when this one falls due")
+        #expect(!third, "it already looks then")
         let early = throttle.takeDue(now: at(.milliseconds(500)))
         #expect(early.due.isEmpty)
         #expect(early.next == at(.seconds(1)))
@@ -70,5 +71,22 @@ struct ProgressThrottleTests {
             let written = throttle.takeDue(now: t0).due
             #expect(written == [report(a, Double(step))])
         }
+    }
+
+    @Test("a throttled report wakes a writer that planned no look, so the last report of a burst is written when its throttle ends")
+    func lastReportOfABurst() {
+        var throttle = ProgressThrottle<ContinuousClock.Instant>(interval: .seconds(1))
+        _ = throttle.report(report(a, 1), now: t0)
+        let first = throttle.takeDue(now: t0)
+        #expect(first.next == nil, "nothing waits: the writer sleeps until woken")
+        let wake = throttle.report(report(a, 5), now: at(.milliseconds(300)))
+        #expect(wake, "the writer must learn when this one falls due")
+        let early = throttle.takeDue(now: at(.milliseconds(300)))
+        #expect(early.due.isEmpty)
+        #expect(early.next == at(.seconds(1)))
+        let again = throttle.report(report(a, 6), now: at(.milliseconds(500)))
+        #expect(!again, "the writer already looks at 1 s")
+        let last = throttle.takeDue(now: at(.seconds(1))).due
+        #expect(last == [report(a, 6)])
     }
 }

@@ -69,4 +69,13 @@ struct StdioServerConfigTests {
             #expect(error?.description.contains("N8N_API_KEY") == true, "\(bad)")
         }
     }
+
+    @Test("env may not set variables that make a program load other code", arguments: ["LD_PRELOAD", "LD_LIBRARY_PATH", "NODE_OPTIONS", "PYTHONPATH", "BASH_ENV", "BASH_FUNC_x%%", "PYTHONWARNINGS"])
+    func codeLoadingVariables(_ name: String) {
+        let error = #expect(throws: ConfigurationError.self) {
+            try StdioServerConfig.parse(json: #"{"command": "/opt/mcp/server", "env": {"\#(name)": "x"}}"#)
+        }
+        #expect(error?.description.contains("may not set \(name)") == true)
+        #expect((try? StdioServerConfig.parse(json: #"{"command": "/opt/mcp/server", "env": {"PYTHONUNBUFFERED": "1"}}"#)) != nil)
+    }
 }

@@ -72,7 +72,8 @@ struct ExecutionRunner: Sendable {
                     breakers.recordAbandoned(server)
                     return finish(.cancelled, error: CancelUnclaimedStatement.message)
                 }
-                task.cancel()
+                // Delivered as any cancel: the verdict then knows the backend asked.
+                if started { cancellations.cancel(execution.id) } else { task.cancel() }
             }
             onCallStarted?(execution.id)
             requestSent = true
@@ -105,7 +106,7 @@ struct ExecutionRunner: Sendable {
                 toolName: execution.toolName, timeoutSeconds: execution.timeoutSeconds,
                 maxDurationSeconds: Int(Backoff.milliseconds(maxDuration(of: execution)) / 1000), idempotent: execution.idempotent,
                 attempt: execution.attempt, maxAttempts: execution.maxAttempts,
-                cancelled: cancellations.wasCancelled(execution.id), taskStored: task.taskID != nil || execution.taskID != nil),
+                cancelled: cancellations.wasCancelled(execution.id), taskStored: task.isStored || execution.taskID != nil),
             stopping: stopping(), retryPolicy: retryPolicy)
         // The permit is settled exactly once: success, failure, or given back.
         switch verdict.breaker {

@@ -17,18 +17,27 @@ struct ProgressThrottle<Instant: InstantProtocol>: Sendable where Instant.Durati
 
     let interval: Duration
     private var entries: [UUID: Entry] = [:]
+    /// When the writer will next look, as the last ``takeDue(now:)`` said (nil: not before it
+    /// is woken). A report due earlier must wake it.
+    private var plannedWake: Instant?
 
     init(interval: Duration) {
         self.interval = interval
     }
 
-    /// Takes a report (it replaces the one waiting). Returns whether it is due at once: then
-    /// the writer should wake.
+    /// Takes a report (it replaces the one waiting). Returns whether the writer must wake: the
+    /// report is due before the writer would next look (at once, or when its throttle ends).
     mutating func report(_ report: ProgressReport, now: Instant) -> Bool {
         var entry = entries[report.execution] ?? Entry()
+        let alreadyWaiting = entry.waiting != nil
         entry.waiting = report
         entries[report.execution] = entry
-        return isDue(entry, now: now)
+        // A report replacing one that waits is due when that one was: the writer knows.
+        if alreadyWaiting && !isDue(entry, now: now) { return false }
+        let due = entry.lastWritten.map { $0.advanced(by: interval) } ?? now
+        if let planned = plannedWake, planned <= due { return false }
+        plannedWake = due
+        return true
     }
 
     /// The reports due now, marked written; and when the next one falls due (nil: none waits).
@@ -51,6 +60,7 @@ struct ProgressThrottle<Instant: InstantProtocol>: Sendable where Instant.Durati
         }
         // Nothing waits and the throttle no longer applies: the entry is not needed.
         for id in idle { entries.removeValue(forKey: id) }
+        plannedWake = next
         return (due, next)
     }
 

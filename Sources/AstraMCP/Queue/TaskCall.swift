@@ -16,8 +16,9 @@ struct TaskCall {
     final class Control: Sendable {
         private let cancelled = Atomic<Bool>(false)
         private let wake = WakeSignal()
-        /// The task's id once known (the runner needs it for the verdict).
-        private let task = Mutex<String?>(nil)
+        /// The task's id once known, and whether it is stored on the execution (only then may
+        /// another attempt resume it instead of calling again).
+        private let task = Mutex<(id: String?, stored: Bool)>((nil, false))
 
         func cancel() {
             cancelled.store(true, ordering: .relaxed)
@@ -25,8 +26,10 @@ struct TaskCall {
         }
 
         var isCancelled: Bool { cancelled.load(ordering: .relaxed) }
-        var taskID: String? { task.withLock { $0 } }
-        func known(_ id: String) { task.withLock { $0 = id } }
+        var taskID: String? { task.withLock { $0.id } }
+        /// The task's id is stored on the execution.
+        var isStored: Bool { task.withLock { $0.stored } }
+        func known(_ id: String, stored: Bool) { task.withLock { $0 = (id, stored) } }
         /// Sleeps `duration`, or until cancelled.
         func pause(_ duration: Duration) async { await wake.wait(timeout: duration) }
     }
@@ -55,7 +58,7 @@ struct TaskCall {
 
         var task: MCPTask
         if let stored = execution.taskID {
-            control.known(stored)
+            control.known(stored, stored: true)
             logger.info("resuming the task of an earlier attempt", metadata: ["execution": "\(execution.id)", "task": "\(stored)"])
             task = try await get(stored)
         } else {
@@ -68,8 +71,8 @@ struct TaskCall {
                 return result
             case .task(let created):
                 task = created
-                control.known(created.id)
-                await record(created, durably: true)
+                // Stored, or not: then the call is like any other sent call (never repeated).
+                control.known(created.id, stored: await record(created, durably: true))
             }
         }
 
@@ -126,11 +129,12 @@ struct TaskCall {
     /// Stores the task's id and status. The first time it matters: until it is stored, a
     /// daemon that dies leaves an execution that looks like any lost call. So it is tried a few
     /// times; a status change is tried once.
-    private func record(_ task: MCPTask, durably: Bool) async {
+    @discardableResult
+    private func record(_ task: MCPTask, durably: Bool) async -> Bool {
         for attempt in 1...(durably ? 4 : 1) {
             do {
                 try await store.recordTask(execution: execution.id, leaseToken: execution.leaseToken, taskID: task.id, status: task.status.text)
-                return
+                return true
             } catch {
                 logger.warning("could not store the task's state", metadata: [
                     "execution": "\(execution.id)", "task": "\(task.id)", "error": "\(String(reflecting: error))",
@@ -138,6 +142,7 @@ struct TaskCall {
                 if attempt < 4 && durably { try? await Task.sleep(for: Backoff.delay(failedAttempt: attempt)) }
             }
         }
+        return false
     }
 
     static func declinedInput(_ task: MCPTask, then text: String?) -> String {

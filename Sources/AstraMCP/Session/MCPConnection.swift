@@ -51,6 +51,8 @@ public final class MCPConnection: Sendable {
         /// Tokens whose progress is wanted though no request carries them now: a task's token
         /// stays valid until the task ends, across the polls.
         var heldTokens: Set<String> = []
+        /// Tokens cancelled before their request was made: that request fails at once, unsent.
+        var cancelledTokens: Set<String> = []
         var closedReason: MCPSessionError?
         var outbound: [UInt8] = []
         /// How many times the transport took the outbound buffer.
@@ -143,6 +145,9 @@ public final class MCPConnection: Sendable {
                 var wakeSweeper = false
                 let closed: MCPSessionError? = state.withLock { state in
                     if let reason = state.closedReason { return reason }
+                    if let progressToken, state.cancelledTokens.remove(progressToken) != nil {
+                        return MCPSessionError(.cancelled, "request \(method) cancelled before it was sent")
+                    }
                     state.pending[id] = Pending(
                         continuation: continuation, deadline: deadline, idleTimeout: timeout, hardDeadline: hardDeadline,
                         progressToken: progressToken, method: method, chunk: state.chunksTaken, repeatable: repeatable)
@@ -243,9 +248,18 @@ public final class MCPConnection: Sendable {
     /// `notifications/cancelled` with its request id, the request fails with
     /// ``MCPSessionError/Code/cancelled``, and a reply arriving later is ignored.
     /// - Returns: Whether such a request was pending.
+    /// A token no request carries yet is remembered: the request made with it next fails at once,
+    /// never sent (a cancel may come between a caller's decision to call and the request).
     @discardableResult
     public func cancel(progressToken: String, reason: String) -> Bool {
-        guard let id = state.withLock({ $0.progressTokens[progressToken] }) else { return false }
+        let id: Int? = state.withLock { state in
+            if let id = state.progressTokens[progressToken] { return id }
+            // Bounded: only calls this process is about to make are cancelled this way.
+            if state.cancelledTokens.count >= 4096 { state.cancelledTokens.removeAll() }
+            state.cancelledTokens.insert(progressToken)
+            return nil
+        }
+        guard let id else { return false }
         cancel(id: id, reason: reason)
         return true
     }

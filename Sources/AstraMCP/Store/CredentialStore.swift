@@ -109,6 +109,13 @@ public struct CredentialStore: Sendable {
                 try await upsert(sealed, serverID: serverID, credentialType: type, expiresAt: expiresAt, on: connection)
             }
             for (teamID, secret) in teams {
+                // A secret that cannot sign would fail every delivery of the team: refuse it now.
+                guard (try? WebhookSigner(secret: secret)) != nil else {
+                    logger.error("refused a callback signing secret from the inbox: it is not whsec_ and base64 of at least 16 bytes", metadata: [
+                        "team": "\(teamID)",
+                    ])
+                    continue
+                }
                 try await upsertCallbackSecret(keyring.sealCallbackSecret(secret, teamID: teamID), teamID: teamID, on: connection)
             }
             return posted.map(\.0)

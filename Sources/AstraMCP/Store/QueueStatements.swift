@@ -297,6 +297,8 @@ struct RenewLeasesStatement: PostgresPreparedStatement {
 /// Returns how many ended.
 struct CancelUnclaimedStatement: PostgresPreparedStatement {
     static let message = "cancelled before it was sent"
+    /// The most executions in one statement: their ids fit in one notification (8000 bytes).
+    static let batchLimit = 100
     static let sql = """
         WITH unclaimed AS (
             SELECT q.execution_id FROM mcp_execution_queue q
@@ -307,6 +309,7 @@ struct CancelUnclaimedStatement: PostgresPreparedStatement {
             SET status = 'cancelled', output_result = NULL, error_message = '\(message)', completed_at = now(), duration_ms = 0
             FROM unclaimed u
             WHERE e.id = u.execution_id AND e.cancel_requested_at IS NOT NULL AND e.status = 'pending'
+              AND e.task_id IS NULL  -- a stored task was sent: its claim cancels it with tasks/cancel
             RETURNING e.id
         ), dequeued AS (
             DELETE FROM mcp_execution_queue q USING ended f WHERE q.execution_id = f.id
@@ -338,13 +341,18 @@ struct RecordProgressStatement: PostgresPreparedStatement {
     static let sql = """
         WITH reported AS (
             SELECT * FROM unnest($2::uuid[], $3::float8[], $4::float8[], $5::text[]) AS p(id, progress, total, message)
+        ), unlocked AS (
+            -- Progress never waits for a row lock: a row being completed is skipped (its outcome
+            -- says more), and no lock order with the outcome writer can deadlock.
+            SELECT e.id FROM mcp_tool_executions e JOIN reported p ON p.id = e.id
+            WHERE e.status = 'running' AND EXISTS (SELECT 1 FROM mcp_execution_queue q WHERE q.execution_id = p.id AND q.lease_owner = $1)
+            FOR UPDATE OF e SKIP LOCKED
         ), written AS (
             UPDATE mcp_tool_executions e
             SET progress = p.progress, progress_total = NULLIF(p.total, 'NaN'::float8), progress_message = NULLIF(p.message, ''),
                 progress_updated_at = now()
-            FROM reported p
-            WHERE e.id = p.id AND e.status = 'running'
-              AND EXISTS (SELECT 1 FROM mcp_execution_queue q WHERE q.execution_id = p.id AND q.lease_owner = $1)
+            FROM reported p JOIN unlocked u ON u.id = p.id
+            WHERE e.id = p.id
             RETURNING e.id
         )
         SELECT (SELECT pg_notify('astra_mcpd_progress', string_agg(id::text, ',')) FROM written HAVING count(*) > 0) IS NULL
@@ -584,13 +592,20 @@ struct RecordTaskStatement: PostgresPreparedStatement {
 struct ExpireUnconfirmedStatement: PostgresPreparedStatement {
     static let sql = """
         WITH expired AS (
-            DELETE FROM mcp_awaiting_confirmation a WHERE a.since < now() - make_interval(secs => $1)
-            RETURNING a.execution_id
+            SELECT a.execution_id FROM mcp_awaiting_confirmation a WHERE a.since < now() - make_interval(secs => $1)
+            LIMIT 1000
         ), ended AS (
+            -- The execution is locked first, then (by its trigger) the waiting row: the order a
+            -- confirmation takes too.
             UPDATE mcp_tool_executions e
             SET status = 'error', output_result = NULL, completed_at = now(), duration_ms = 0, error_message = $2
             FROM expired x WHERE e.id = x.execution_id AND e.status = 'awaiting_confirmation'
             RETURNING e.id
+        ), stale AS (
+            -- A waiting row whose execution no longer waits (it cannot normally happen) must
+            -- not fill every later sweep.
+            DELETE FROM mcp_awaiting_confirmation a USING mcp_tool_executions e, expired x
+            WHERE a.execution_id = x.execution_id AND e.id = x.execution_id AND e.status <> 'awaiting_confirmation'
         )
         SELECT count(*)::int FROM ended
         """

@@ -128,8 +128,12 @@ public struct QueueStore: Sendable {
     /// Ends as `cancelled` those of `ids` whose cancel was asked for and that nobody holds;
     /// returns how many.
     func cancelUnclaimed(_ ids: [UUID]) async throws -> Int {
-        guard !ids.isEmpty else { return 0 }
-        return Int(try await rows(CancelUnclaimedStatement(ids: ids)).first ?? 0)
+        var ended = 0
+        for start in stride(from: 0, to: ids.count, by: CancelUnclaimedStatement.batchLimit) {
+            let batch = Array(ids[start..<min(start + CancelUnclaimedStatement.batchLimit, ids.count)])
+            ended += Int(try await rows(CancelUnclaimedStatement(ids: batch)).first ?? 0)
+        }
+        return ended
     }
 
     /// Ends the executions that waited longer than `timeout` for a confirmation; returns how many.

@@ -39,6 +39,7 @@ public struct StdioServerConfig: Sendable, Equatable {
                 throw ConfigurationError("server config \"env\" must be an object")
             }
             for (name, value) in values {
+                if let refusal = Self.refusedVariable(name) { throw ConfigurationError(refusal) }
                 if let string = value as? String {
                     config.env[name] = string
                 } else if let reference = value as? [String: Any], reference.count == 1, let type = reference["credential"] as? String,
@@ -59,6 +60,21 @@ public struct StdioServerConfig: Sendable, Equatable {
     }
 
     static let credentialTypes: Set<String> = ["api_key", "oauth_token", "basic_auth", "custom"]
+
+    /// Variables that make a program load or run other code than its own: whoever writes a
+    /// server row could otherwise get round `stdio_commands` with an allowed program.
+    static let codeLoadingVariables: Set<String> = [
+        "BASH_ENV", "ENV", "SHELLOPTS", "PS4", "BROWSER", "GCONV_PATH", "NODE_OPTIONS", "NODE_PATH", "PYTHONPATH", "PYTHONHOME",
+        "PYTHONSTARTUP", "PYTHONWARNINGS", "PYTHONINSPECT", "PERL5LIB", "PERL5OPT", "PERLLIB", "RUBYOPT", "RUBYLIB",
+        "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS",
+    ]
+    static let codeLoadingPrefixes = ["LD_", "DYLD_", "BASH_FUNC_"]
+
+    /// Why `env` may not set `name`, or nil.
+    static func refusedVariable(_ name: String) -> String? {
+        guard codeLoadingVariables.contains(name) || codeLoadingPrefixes.contains(where: name.hasPrefix) else { return nil }
+        return "server config \"env\" may not set \(name): it makes the program load other code (stdio_commands could not vouch for what runs)"
+    }
 
     /// The child's whole environment: PATH, HOME and LANG (from the daemon, or safe defaults)
     /// and the configured `env` — never the daemon's own variables, which hold its database URL
