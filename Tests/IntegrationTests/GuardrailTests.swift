@@ -31,10 +31,14 @@ struct GuardrailTests {
                     let server = try await daemon.registerServer(
                         "env-probe", command: "python3", args: ["-u", TestPaths.fastServer, "--env-probe"],
                         extraConfig: ["env": ["API_TOKEN": ["credential": "api_key"] as [String: String], "PLAIN": "visible"] as [String: any Sendable]],
-                        healthChecks: false)  // nothing starts it before its credential is stored
+                        healthChecks: false)
                     try await CredentialStore(database: daemon.database, keysDirectory: keys, logger: daemon.logger)
                         .store(secret: secret, serverID: server.id, credentialType: "api_key")
-                    try await daemon.sync(server)
+                    // A start the tool sync made before the credential was stored failed; the
+                    // stored credential replaces that session right after.
+                    try await eventually(.seconds(10), "a sync with the stored credential") {
+                        (try? await daemon.sync(server)) != nil
+                    }
 
                     let value = try await daemon.run("env_value", on: server, arguments: #"{"name": "API_TOKEN"}"#)
                     #expect(value.outputText == secret, "the child got the decrypted credential")

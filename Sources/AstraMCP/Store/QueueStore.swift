@@ -25,10 +25,18 @@ public struct QueueStore: Sendable {
         try await runner.rows(statement)
     }
 
+    /// The rows of a statement whose commit is confirmed (see ``StatementRunner/committedRows(_:)``).
+    private func committedRows<Statement: PostgresPreparedStatement & Sendable>(_ statement: Statement) async throws -> [Statement.Row]
+    where Statement.Row: Sendable {
+        try await runner.committedRows(statement)
+    }
+
     func claim(limit: Int, lease: Duration, excludingServers saturated: [UUID]) async throws -> [ClaimedExecution] {
         let statement = ClaimExecutionsStatement(
             owner: workerID, limit: limit, leaseSeconds: Backoff.milliseconds(lease) / 1000, saturatedServers: saturated)
-        return try await rows(statement)
+        // Run only what is surely claimed: a claim rolled back after its rows arrived would
+        // leave the executions claimable again while they run.
+        return try await committedRows(statement)
     }
 
     /// Writes outcomes; returns how many were written, and those to write again later (see
@@ -61,7 +69,9 @@ public struct QueueStore: Sendable {
     }
 
     private func write(_ outcomes: [ExecutionOutcome]) async throws -> Int {
-        Int(try await rows(CompleteExecutionsStatement(owner: workerID, outcomes: outcomes)).last ?? 0)
+        // Forget an outcome only once it is surely stored: one rolled back after its answer would
+        // leave its lease behind, unheld, for the hand-back of a lost claim to release.
+        Int(try await committedRows(CompleteExecutionsStatement(owner: workerID, outcomes: outcomes)).last ?? 0)
     }
 
     /// Schedules retries; returns those to schedule again later. One the database refuses ends
