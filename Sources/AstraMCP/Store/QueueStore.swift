@@ -139,11 +139,16 @@ public struct QueueStore: Sendable {
     /// returns how many.
     func cancelUnclaimed(_ ids: [UUID]) async throws -> Int {
         var ended = 0
-        for start in stride(from: 0, to: ids.count, by: CancelUnclaimedStatement.batchLimit) {
-            let batch = Array(ids[start..<min(start + CancelUnclaimedStatement.batchLimit, ids.count)])
+        for batch in Self.batches(of: ids, limit: CancelUnclaimedStatement.batchLimit) {
             ended += Int(try await rows(CancelUnclaimedStatement(ids: batch)).first ?? 0)
         }
         return ended
+    }
+
+    /// `items` in consecutive pieces of at most `limit`: a statement whose NOTIFY names every row
+    /// must stay under PostgreSQL's 8000-byte payload.
+    static func batches<Item>(of items: [Item], limit: Int) -> [[Item]] {
+        stride(from: 0, to: items.count, by: limit).map { Array(items[$0..<min($0 + limit, items.count)]) }
     }
 
     /// Ends the executions that waited longer than `timeout` for a confirmation; returns how many.
@@ -159,9 +164,8 @@ public struct QueueStore: Sendable {
     /// Writes the latest progress of running executions this worker holds, announced on
     /// `astra_mcpd_progress`.
     func recordProgress(_ reports: [ProgressReport]) async throws {
-        for start in stride(from: 0, to: reports.count, by: RecordProgressStatement.batchLimit) {
-            let batch = reports[start..<min(start + RecordProgressStatement.batchLimit, reports.count)]
-            _ = try await rows(RecordProgressStatement(owner: workerID, reports: Array(batch)))
+        for batch in Self.batches(of: reports, limit: RecordProgressStatement.batchLimit) {
+            _ = try await rows(RecordProgressStatement(owner: workerID, reports: batch))
         }
     }
 
