@@ -60,6 +60,8 @@ public struct Benchmark: Sendable {
         configuration.syncOnStart = false
         // The benchmark's own stdio servers may start, whatever else the operator allows.
         for server in servers where !server.overHTTP { configuration.stdioCommands = configuration.stdioCommands.allowing(server.command[0]) }
+        // Its HTTP servers and callback receiver are on loopback.
+        configuration.networkPolicy = configuration.networkPolicy.allowingLoopback()
         // The callback burst signs with a team secret: a key of the benchmark's own.
         let keys = FileManager.default.temporaryDirectory.appendingPathComponent("astra-bench-keys-\(UUID().uuidString.prefix(8))").path
         _ = try CredentialKeyring.generateKey(in: keys)

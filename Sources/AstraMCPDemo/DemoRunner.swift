@@ -75,6 +75,8 @@ public struct DemoRunner: Sendable {
         daemonConfiguration.syncOnStart = false
         // The demo server may start, whatever else the operator allows.
         daemonConfiguration.stdioCommands = daemonConfiguration.stdioCommands.allowing(demoServerPath)
+        // Its HTTP server and callback receiver are on loopback.
+        daemonConfiguration.networkPolicy = daemonConfiguration.networkPolicy.allowingLoopback()
         daemonConfiguration.progressInterval = .milliseconds(200)  // a smooth progress line
         // The callbacks are signed with a team secret under a key of the demo's own.
         let keys = FileManager.default.temporaryDirectory.appendingPathComponent("astra-demo-keys-\(UUID().uuidString.prefix(8))").path

@@ -92,4 +92,59 @@ struct GuardrailTests {
             }
         }
     }
+
+    @Test("an HTTP server whose host resolves to a refused address is never connected to: its executions end error naming the address and the setting")
+    func refusedServerAddress() async throws {
+        try await PythonHTTPServer.with { http in
+            let byName = http.url.replacingOccurrences(of: "127.0.0.1", with: "localhost")
+            try await TestDatabase.with { db in
+                // The default policy: loopback is refused.
+                try await TestDaemon.with(db, configure: { $0.networkPolicy = NetworkPolicy(); $0.retry.maxAttempts = 1 }) { daemon in
+                    let server = try await daemon.registerHTTPServer("internal", url: byName)
+                    try await daemon.addTool("echo", to: server)
+                    let row = try await daemon.run("echo", on: server, arguments: #"{"text": "hi"}"#)
+                    #expect(row.status == "error")
+                    let message = row.errorMessage ?? ""
+                    #expect(message.contains("network policy: 'localhost' resolves to 127.0.0.1"), "\(message)")
+                    #expect(message.contains("network_deny") && message.contains("network_allow"), "\(message)")
+                }
+                // The operator allows loopback: the same row works.
+                try await TestDaemon.with(db, configure: { $0.networkPolicy = NetworkPolicy(allowed: [IPNetwork("127.0.0.0/8")!]) }) { daemon in
+                    let server = try await daemon.registerHTTPServer("internal-allowed", url: byName)
+                    try await daemon.sync(server)
+                    #expect(try await daemon.run("echo", on: server, arguments: #"{"text": "allowed"}"#).outputText == "allowed")
+                }
+            }
+        }
+    }
+
+    @Test("a callback URL the network policy refuses is not sent to; the attempt records why")
+    func refusedCallbackAddress() async throws {
+        let secret = WebhookSigner.generateSecret()
+        let receiver = WebhookReceiver(secret: secret)
+        try await receiver.start()
+        defer { receiver.stop() }
+        try await withCredentialKeys { keys in
+            try await TestDatabase.with { db in
+                try await TestDaemon.with(db, configure: { $0.credentialKeysDirectory = keys; $0.networkPolicy = NetworkPolicy() }) { daemon in
+                    try await CredentialStore(database: daemon.database, keysDirectory: keys, logger: daemon.logger)
+                        .storeCallbackSecret(secret, teamID: daemon.team)
+                    let server = try await daemon.registerFastServer()
+                    try await daemon.sync(server)
+                    let id = try await daemon.enqueue("add", on: server, arguments: #"{"a": 2, "b": 3}"#, callbackURL: receiver.url)
+                    #expect(try await daemon.finished(id).status == "success", "stdio servers are not subject to the network policy")
+                    @Sendable func lastError() async throws -> String? {
+                        let rows = try await daemon.database.query(
+                            "SELECT last_error FROM mcp_callback_deliveries WHERE execution_id = \(id) AND attempts > 0", logger: TestLogging.logger
+                        ).collect()
+                        return try rows.first?.decode(String?.self)
+                    }
+                    try await eventually(.seconds(30), "a refused attempt to be recorded") { try await lastError() != nil }
+                    let recorded = try await lastError() ?? ""
+                    #expect(recorded.contains("network policy: 127.0.0.1 is in 127.0.0.0/8"), "\(recorded)")
+                    #expect(receiver.requests.isEmpty, "the receiver got \(receiver.requests.count) requests")
+                }
+            }
+        }
+    }
 }

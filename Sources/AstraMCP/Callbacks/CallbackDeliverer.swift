@@ -29,6 +29,9 @@ public final class CallbackDeliverer: Service, Sendable {
         public var maxRetryDelay: Duration = .seconds(600)
         /// How often the outbox is looked at without a notification.
         public var pollInterval: Duration = .seconds(5)
+        /// The addresses receivers may be at; one the policy refuses is not sent to, and the
+        /// attempt says why.
+        public var networkPolicy = NetworkPolicy()
 
         public init() {}
 
@@ -39,6 +42,7 @@ public final class CallbackDeliverer: Service, Sendable {
             retryBaseDelay = daemon.callbackRetryBaseDelay
             maxRetryDelay = daemon.callbackRetryMaxDelay
             pollInterval = daemon.pollInterval
+            networkPolicy = daemon.networkPolicy
         }
     }
 
@@ -46,7 +50,7 @@ public final class CallbackDeliverer: Service, Sendable {
     let store: CallbackStore
     let credentials: CredentialStore
     let logger: Logger
-    private let client: HTTPClient
+    private let clients: PinnedHTTPClients
     private let wake = WakeSignal()
     private let results = Mutex<[DeliveryResult]>([])
     private let inFlight = Atomic<Int>(0)
@@ -66,7 +70,7 @@ public final class CallbackDeliverer: Service, Sendable {
         self.logger = logger
         var http = HTTPClient.Configuration(redirectConfiguration: .disallow)
         http.timeout = .init(connect: TimeAmount(configuration.timeout), read: TimeAmount(configuration.timeout))
-        client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: http, backgroundActivityLogger: logger)
+        clients = PinnedHTTPClients(configuration: http, policy: configuration.networkPolicy, logger: logger)
     }
 
     /// The ``ChannelListener`` handler of ``ChannelListener/callbacks``: a delivery was queued
@@ -82,7 +86,7 @@ public final class CallbackDeliverer: Service, Sendable {
         guard configuration.concurrency > 0 else {
             logger.info("callback delivery is off in this daemon (callback_concurrency = 0)")
             try? await gracefulShutdown()
-            try? await client.shutdown()
+            await clients.shutdown()
             return
         }
         await withDiscardingTaskGroup { group in
@@ -95,7 +99,7 @@ public final class CallbackDeliverer: Service, Sendable {
         }
         // What finished while the loop stopped.
         await recordFinished()
-        try? await client.shutdown()
+        await clients.shutdown()
     }
 
     private func loop(group: inout DiscardingTaskGroup) async {
@@ -183,18 +187,31 @@ public final class CallbackDeliverer: Service, Sendable {
             request.headers.add(name: name, value: value)
         }
         request.body = .bytes(ByteBuffer(string: delivery.payload))
+        let lease: PinnedHTTPClients.Lease
         do {
-            let response = try await client.execute(request, timeout: TimeAmount(configuration.timeout), logger: logger)
+            lease = try await clients.lease(for: delivery.url)
+        } catch {
+            return result(error: error.description)
+        }
+        let sent: Result<Int, any Error>
+        do {
+            let response = try await lease.client.execute(request, timeout: TimeAmount(configuration.timeout), logger: logger)
             // The body says nothing we need; read a little, so the connection can be reused.
             _ = try? await response.body.collect(upTo: 64 << 10)
-            let status = Int(response.status.code)
-            if (200..<300).contains(status) {
-                delivered.add(1, ordering: .relaxed)
-                return result(status: status)
-            }
-            if (300..<400).contains(status) { return result(status: status, error: "redirect not followed (HTTP \(status))") }
-            return result(status: status, error: "HTTP \(status)")
+            sent = .success(Int(response.status.code))
         } catch {
+            sent = .failure(error)
+        }
+        await clients.release(lease)
+        switch sent {
+        case .success(let status) where (200..<300).contains(status):
+            delivered.add(1, ordering: .relaxed)
+            return result(status: status)
+        case .success(let status) where (300..<400).contains(status):
+            return result(status: status, error: "redirect not followed (HTTP \(status))")
+        case .success(let status):
+            return result(status: status, error: "HTTP \(status)")
+        case .failure(let error):
             return result(error: Self.describe(error))
         }
     }

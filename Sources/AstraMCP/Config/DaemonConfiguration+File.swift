@@ -31,6 +31,11 @@ extension DaemonConfiguration {
     /// - `confirmation_timeout_seconds` (number > 0, default 3600)
     /// - `stdio_commands` (comma-separated absolute paths and directories ending in `/`; default none:
     ///   no stdio server starts until its program is listed)
+    /// - `network_allow` (comma-separated CIDR networks HTTP servers and callback receivers may be
+    ///   in although `network_deny` lists them; default none)
+    /// - `network_deny` (comma-separated CIDR networks refused; default loopback, private and
+    ///   special-purpose ranges, see ``NetworkPolicy``; link-local and metadata addresses are
+    ///   refused whatever either says)
     /// - `callback_concurrency` (integer 0…1000, default 16; 0: this daemon delivers no callbacks)
     /// - `callback_timeout_seconds` (number > 0, default 10), `callback_deadline_seconds` (default 86400),
     ///   `callback_retry_base_delay_seconds` (default 1), `callback_retry_max_delay_seconds` (default 600)
@@ -84,6 +89,8 @@ extension DaemonConfiguration {
         "progress_interval_seconds": { c, v in c.progressInterval = try seconds(v, allowZero: true) },
         "confirmation_timeout_seconds": { c, v in c.confirmationTimeout = try seconds(v, allowZero: false) },
         "stdio_commands": { c, v in c.stdioCommands = try StdioCommandPolicy.parse(v) },
+        "network_allow": { c, v in c.networkPolicy.allowed = try NetworkPolicy.parseNetworks(v, key: "network_allow") },
+        "network_deny": { c, v in c.networkPolicy.denied = try NetworkPolicy.parseNetworks(v, key: "network_deny") },
         "callback_concurrency": { c, v in c.callbackConcurrency = try integer(v, in: 0...1000) },
         "callback_timeout_seconds": { c, v in c.callbackTimeout = try seconds(v, allowZero: false) },
         "callback_deadline_seconds": { c, v in c.callbackDeadline = try seconds(v, allowZero: false) },

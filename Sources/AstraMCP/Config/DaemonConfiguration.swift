@@ -40,6 +40,9 @@ public struct DaemonConfiguration: Sendable {
     public var confirmationTimeout: Duration = .seconds(3600)
     /// The programs stdio servers may start (see ``StdioCommandPolicy``). Defaults to none.
     public var stdioCommands = StdioCommandPolicy(allowed: [])
+    /// The addresses HTTP and SSE servers and callback receivers may be at (`network_allow`,
+    /// `network_deny`).
+    public var networkPolicy = NetworkPolicy()
     /// Callback deliveries in flight at once; `0`: this daemon delivers none. Defaults to `16`.
     public var callbackConcurrency: Int = 16
     /// How long one callback attempt may take. Defaults to `10` s.

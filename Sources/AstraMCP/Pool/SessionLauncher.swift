@@ -7,10 +7,9 @@ import NIOCore
 struct SessionLauncher: Sendable {
     var configuration: SessionPool.Configuration
     var logger: Logger
-    /// One HTTP client for every remote server: connections are kept alive and reused.
-    var httpClient: HTTPClient
-    /// For requests the server must not get twice (see ``HTTPTransport/send(_:body:repeatable:)``).
-    var singleUseHTTPClient: HTTPClient
+    /// HTTP clients pinned to the addresses the network policy allowed, one per host and
+    /// address, shared by the sessions to it: connections are kept alive and reused.
+    var httpClients: PinnedHTTPClients
     var handlersForServer: @Sendable (ServerDescriptor) -> MCPConnection.Handlers
     /// Looks up a server's stored secret of a `credential_type` (for `auth`, or `env`).
     var credentials: @Sendable (ServerDescriptor, String) async throws -> StoredSecret
@@ -58,16 +57,29 @@ struct SessionLauncher: Sendable {
                     daemonEnvironment: configuration.daemonEnvironment, secrets: secrets, logger: logger)
                 group.addTask { await SessionRunner.run(transport, connection: connection, stop: stop); transportDone.signal() }
             case .streamableHTTP(let httpConfig), .legacySSE(let httpConfig):
+                // The host is resolved and judged by the network policy before anything is sent;
+                // the session's connections then go to the address judged, whatever DNS says later.
+                let clients: PinnedHTTPClients.Lease
+                do throws(PinnedHTTPClients.Refused) {
+                    clients = try await httpClients.lease(for: httpConfig.url)
+                } catch {
+                    connection.close(MCPSessionError(error.transient ? .disconnected : .misconfigured, "server '\(server.name)': \(error.description)"))
+                    break
+                }
                 guard
                     let endpoint = await endpoint(
-                        server, httpConfig, connection: connection, transportDone: transportDone, credentialExpired: credentialExpired, group: &group)
-                else { break }
-                if case .legacySSE = config {
-                    let transport = LegacySSETransport(endpoint: endpoint)
-                    group.addTask { await SessionRunner.run(transport, connection: connection, stop: stop); transportDone.signal() }
-                } else {
-                    let transport = StreamableHTTPTransport(endpoint: endpoint)
-                    group.addTask { await SessionRunner.run(transport, connection: connection, stop: stop); transportDone.signal() }
+                        server, httpConfig, clients: clients, connection: connection, transportDone: transportDone,
+                        credentialExpired: credentialExpired, group: &group)
+                else {
+                    await httpClients.release(clients)
+                    break
+                }
+                let transport: any MCPTransport =
+                    if case .legacySSE = config { LegacySSETransport(endpoint: endpoint) } else { StreamableHTTPTransport(endpoint: endpoint) }
+                group.addTask {
+                    await SessionRunner.run(transport, connection: connection, stop: stop)
+                    transportDone.signal()
+                    await httpClients.release(clients)
                 }
             }
             do {
@@ -94,7 +106,7 @@ struct SessionLauncher: Sendable {
     /// with the reason) when the credential cannot be had. A credential that expires retires the
     /// session then.
     private func endpoint(
-        _ server: ServerDescriptor, _ config: HTTPServerConfig, connection: MCPConnection, transportDone: AsyncEvent,
+        _ server: ServerDescriptor, _ config: HTTPServerConfig, clients: PinnedHTTPClients.Lease, connection: MCPConnection, transportDone: AsyncEvent,
         credentialExpired: @escaping @Sendable () -> Void, group: inout TaskGroup<Void>
     ) async -> HTTPEndpoint? {
         var headers: [(String, String)] = []
@@ -120,7 +132,7 @@ struct SessionLauncher: Sendable {
         }
         connection.redact(secrets)
         return HTTPEndpoint(
-            config: config, serverName: server.name, client: httpClient, singleUseClient: singleUseHTTPClient, logger: logger,
+            config: config, serverName: server.name, client: clients.client, singleUseClient: clients.singleUseClient!, logger: logger,
             maxMessageBytes: configuration.maxMessageBytes, credentialHeaders: headers, secrets: secrets,
             readTimeout: TimeAmount(configuration.httpReadTimeout))
     }

@@ -25,6 +25,8 @@ extension SessionPool {
         public var daemonEnvironment: [String: String] = ProcessInfo.processInfo.environment
         /// The programs stdio servers may start.
         public var stdioCommands = StdioCommandPolicy(allowed: [])
+        /// The addresses HTTP and SSE servers may be at.
+        public var networkPolicy = NetworkPolicy()
         public init() {}
 
         /// The pool settings of a daemon configuration.
@@ -37,6 +39,7 @@ extension SessionPool {
             sessionsPerServer = daemon.sessionsPerServer
             httpReadTimeout = daemon.httpReadTimeout
             stdioCommands = daemon.stdioCommands
+            networkPolicy = daemon.networkPolicy
             // Each call in flight may hold a connection while its reply streams, and each
             // session's own GET stream holds one.
             httpConnectionsPerHost = daemon.maxInFlightPerServer + daemon.sessionsPerServer + 1

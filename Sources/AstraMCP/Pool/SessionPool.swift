@@ -87,8 +87,7 @@ public final class SessionPool: Service, Sendable {
     let logger: Logger
     let onSessionReady: @Sendable (ServerDescriptor, Session) -> Void
     /// Redirects are not followed (one to another origin would carry the session elsewhere).
-    let httpClient: HTTPClient
-    let singleUseHTTPClient: HTTPClient
+    let httpClients: PinnedHTTPClients
     private let launcher: SessionLauncher
     private let state: Mutex<State>
     private let startRequests: AsyncStream<StartRequest>
@@ -117,10 +116,10 @@ public final class SessionPool: Service, Sendable {
         httpConfiguration.connectionPool.idleTimeout = TimeAmount(configuration.httpIdleTimeout)
         // A refused connection fails at once; retries are the retry policy's to decide.
         httpConfiguration.connectionPool.retryConnectionEstablishment = false
-        httpClient = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: httpConfiguration, backgroundActivityLogger: logger)
-        httpConfiguration.maximumUsesPerConnection = 1
-        singleUseHTTPClient = HTTPClient(
-            eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: httpConfiguration, backgroundActivityLogger: logger)
+        var singleUse = httpConfiguration
+        singleUse.maximumUsesPerConnection = 1
+        httpClients = PinnedHTTPClients(
+            configuration: httpConfiguration, singleUseConfiguration: singleUse, policy: configuration.networkPolicy, logger: logger)
         state = Mutex(
             State(
                 machine: Machine(
@@ -129,7 +128,7 @@ public final class SessionPool: Service, Sendable {
                         idleTimeout: configuration.idleTimeout))))
         (startRequests, startRequestsContinuation) = AsyncStream.makeStream()
         launcher = SessionLauncher(
-            configuration: configuration, logger: logger, httpClient: httpClient, singleUseHTTPClient: singleUseHTTPClient,
+            configuration: configuration, logger: logger, httpClients: httpClients,
             handlersForServer: handlersForServer, credentials: credentials)
     }
 
@@ -153,8 +152,7 @@ public final class SessionPool: Service, Sendable {
             }
             group.cancelAll()
         }
-        try? await httpClient.shutdown()
-        try? await singleUseHTTPClient.shutdown()
+        await httpClients.shutdown()
     }
 
     /// Runs one session and reports how it went to the machine.

@@ -26,6 +26,7 @@ final class DaemonProcess: Sendable {
         var inherited = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("ASTRA_MCPD_") && $0.key != "NOTIFY_SOCKET" }
         // The tests' stdio programs may start, unless the test says otherwise.
         inherited["ASTRA_MCPD_STDIO_COMMANDS"] = TestDaemon.stdioCommandsSetting
+        inherited["ASTRA_MCPD_NETWORK_ALLOW"] = "127.0.0.0/8,::1/128"
         inherited.merge(environment) { $1 }
         process.environment = inherited
         process.standardInput = FileHandle.nullDevice

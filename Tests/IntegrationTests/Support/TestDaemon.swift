@@ -33,6 +33,8 @@ struct TestDaemon: Sendable {
         configuration.childExitGrace = .seconds(1)
         configuration.syncOnStart = false
         configuration.stdioCommands = Self.stdioCommands
+        // The tests' HTTP servers and callback receivers are on loopback.
+        configuration.networkPolicy = configuration.networkPolicy.allowingLoopback()
         configure(&configuration)
 
         let parts = try AstraDaemon(configuration: configuration, logger: TestLogging.logger).makeParts(onCallStarted: onCallStarted)
