@@ -99,7 +99,6 @@ struct CredentialTests {
                         }
                         #expect(try await daemon.run("add", on: server, arguments: #"{"a":1,"b":1}"#).status == "success")
 
-                        try await Task.sleep(for: .milliseconds(5))
                         _ = try CredentialKeyring.generateKey(in: keys)
                         let second = try CredentialKeyring.load(directory: keys)
                         let rotated = try await CredentialStore(database: daemon.database, keyring: second, logger: daemon.logger).rotate()

@@ -1,13 +1,24 @@
 import Crypto
 import Foundation
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The keys that encrypt `mcp_server_credentials.encrypted_value`, loaded from files only the
 /// daemon can read — for systemd, `LoadCredential=` puts them in `$CREDENTIALS_DIRECTORY`. They
 /// are never in the database or the configuration file.
 ///
-/// Each key is a file `<key-id>.key` holding 32 random bytes, raw or base64. The newest key
-/// (the greatest id) encrypts; any key decrypts, so keys rotate: add a new file, run
+/// Each key is a file `<key-id>.key` holding 32 random bytes, raw or base64, after an optional
+/// header line `# astra-mcpd credential key, created <ISO 8601 time>` (`credentials new-key`
+/// writes one). The newest key encrypts: the latest created, by the header, or else by the file's
+/// modification time (the id breaks ties), never by the ids' string order, which an operator's
+/// own names need not follow. Any key decrypts, so keys rotate: add a new file, run
 /// `astra-mcpd credentials rotate`, then retire the old file.
+///
+/// A key file must belong to the daemon's user (or root) and be neither readable nor writable by
+/// others, nor writable by its group: the daemon refuses one that is, naming it. (Under systemd,
+/// `LoadCredential=` files are 0400, or root's with an ACL for the service's user.)
 ///
 /// A sealed value is `v1:<key-id>:<base64 of nonce, ciphertext and tag>`, AES-256-GCM, with the
 /// server's id and the credential type as associated data: a value copied to another row does
@@ -17,38 +28,88 @@ public struct CredentialKeyring: Sendable {
     /// The id of the key new values are sealed with.
     public let newestKeyID: String
 
+    static let header = "# astra-mcpd credential key, created "
+    static let timeFormat = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+
     /// Loads every `*.key` file of `directory`.
     public static func load(directory: String) throws(CredentialError) -> CredentialKeyring {
         let files = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".key") }
         var keys: [String: SymmetricKey] = [:]
+        var created: [String: Date] = [:]
         for file in files {
             let id = String(file.dropLast(4))
-            guard !id.isEmpty, !id.contains(":"), let contents = FileManager.default.contents(atPath: directory + "/" + file) else {
-                throw CredentialError("cannot read key file \(directory)/\(file)")
+            let path = directory + "/" + file
+            guard !id.isEmpty, !id.contains(":"), let contents = FileManager.default.contents(atPath: path) else {
+                throw CredentialError("cannot read key file \(path)")
             }
-            let text = String(decoding: contents, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            let bytes = contents.count == 32 ? contents : (Data(base64Encoded: text) ?? Data())
-            guard bytes.count == 32 else {
-                throw CredentialError("key file \(directory)/\(file) must hold 32 bytes (raw or base64)")
-            }
-            keys[id] = SymmetricKey(data: bytes)
+            let key = try readKey(path: path, contents: contents)
+            keys[id] = key.key
+            created[id] = key.created
         }
-        guard let newest = keys.keys.max() else {
+        guard let newest = keys.keys.max(by: { (created[$0]!, $0) < (created[$1]!, $1) }) else {
             throw CredentialError("no credential keys in \(directory): create one with 'astra-mcpd credentials new-key'")
         }
         return CredentialKeyring(keys: keys, newestKeyID: newest)
     }
 
-    /// Writes a new random key file and returns its id (the current time, so it sorts newest).
+    /// One key file's key and creation time, once its owner and mode pass.
+    private static func readKey(path: String, contents: Data) throws(CredentialError) -> (key: SymmetricKey, created: Date) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw CredentialError("cannot stat key file \(path)") }
+        let owner = info.st_uid
+        guard owner == geteuid() || owner == 0 else {
+            throw CredentialError("key file \(path) belongs to uid \(owner), not to the daemon's user (uid \(geteuid())) or root; refusing it")
+        }
+        let mode = info.st_mode & 0o777
+        guard mode & 0o027 == 0 else {
+            throw CredentialError(
+                "key file \(path) is open to others (mode \(String(mode, radix: 8))); refusing it: chmod 600 \(path)")
+        }
+        var lines = String(decoding: contents, as: UTF8.self).split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+        var created = Date(timeIntervalSince1970: TimeInterval(info.st_mtim.tv_sec) + TimeInterval(info.st_mtim.tv_nsec) / 1e9)
+        if let first = lines.first, first.hasPrefix(header) {
+            guard let date = try? timeFormat.parse(String(first.dropFirst(header.count))) else {
+                throw CredentialError("key file \(path): cannot read the creation time in its header")
+            }
+            created = date
+            lines.removeFirst()
+        }
+        let bytes = contents.count == 32 ? contents : (lines.count == 1 ? Data(base64Encoded: lines[0]) ?? Data() : Data())
+        guard bytes.count == 32 else {
+            throw CredentialError("key file \(path) must hold 32 bytes (raw or base64)")
+        }
+        return (SymmetricKey(data: bytes), created)
+    }
+
+    /// Writes a new random key file, created after every key already there, and returns its id.
     public static func generateKey(in directory: String) throws -> String {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let id = "k" + String(Int(Date().timeIntervalSince1970 * 1000))
+        var created = Date()
+        // Clocks step back; the new key must still be the newest.
+        if let newest = try? newestCreation(in: directory), newest >= created { created = newest.addingTimeInterval(0.001) }
+        var id = "k" + String(Int(created.timeIntervalSince1970 * 1000))
+        var suffix = 1
+        while FileManager.default.fileExists(atPath: directory + "/" + id + ".key") {
+            suffix += 1
+            id = "k" + String(Int(created.timeIntervalSince1970 * 1000)) + "-\(suffix)"
+        }
         let key = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }
         let path = directory + "/" + id + ".key"
-        guard FileManager.default.createFile(atPath: path, contents: Data(key.base64EncodedString().utf8), attributes: [.posixPermissions: 0o600]) else {
+        let text = header + timeFormat.format(created) + "\n" + key.base64EncodedString() + "\n"
+        guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
             throw CredentialError("cannot write \(path)")
         }
         return id
+    }
+
+    /// The creation time of the newest key in `directory`.
+    private static func newestCreation(in directory: String) throws -> Date? {
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".key") }
+        return try files.compactMap { file -> Date? in
+            let path = directory + "/" + file
+            guard let contents = FileManager.default.contents(atPath: path) else { return nil }
+            return try readKey(path: path, contents: contents).created
+        }.max()
     }
 
     /// Encrypts a secret for one server's credential of one type.
