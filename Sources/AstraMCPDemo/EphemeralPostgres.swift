@@ -23,8 +23,12 @@ public final class EphemeralPostgres: Sendable {
     }
 
     /// Creates and starts a cluster.
-    /// - Parameter statementStatistics: Load `pg_stat_statements` (for the benchmark's report).
-    public static func start(logger: Logger, statementStatistics: Bool = false) async throws -> EphemeralPostgres {
+    /// - Parameters:
+    ///   - statementStatistics: Load `pg_stat_statements` (for the benchmark's report).
+    ///   - tls: PEM files of a server certificate and its key: the server then offers TLS.
+    public static func start(
+        logger: Logger, statementStatistics: Bool = false, tls: (certificate: String, key: String)? = nil
+    ) async throws -> EphemeralPostgres {
         guard let binDirectory = findBinDirectory() else {
             throw ConfigurationError("no PostgreSQL server binaries found (looked for initdb under /usr/lib/postgresql/*/bin); install the 'postgresql' package")
         }
@@ -43,10 +47,23 @@ public final class EphemeralPostgres: Sendable {
                                 "--locale=C.UTF-8", "--no-sync", "--no-instructions"], cwd: directory)
         let options = "-c listen_addresses=127.0.0.1 -c port=\(port) -c unix_socket_directories=\(directory) -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=600"
         + (statementStatistics ? " -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all" : "")
+        + (try await tlsOptions(tls, directory: directory, owned: getuid() == 0))
         try await exec(runAs + ["\(binDirectory)/pg_ctl", "-D", "\(directory)/data", "-l", "\(directory)/postgres.log", "-w", "-t", "60", "-s",
                                 "-o", options, "start"], cwd: directory)
         logger.debug("throwaway PostgreSQL started", metadata: ["url": "\(cluster.url)"])
         return cluster
+    }
+
+    /// The server's copies of the certificate and key (PostgreSQL insists the key is its own and
+    /// private), and the options that use them.
+    private static func tlsOptions(_ tls: (certificate: String, key: String)?, directory: String, owned: Bool) async throws -> String {
+        guard let tls else { return "" }
+        let certificate = directory + "/server.crt", key = directory + "/server.key"
+        try FileManager.default.copyItem(atPath: tls.certificate, toPath: certificate)
+        try FileManager.default.copyItem(atPath: tls.key, toPath: key)
+        chmod(key, 0o600)
+        if owned { try await exec(["chown", "postgres:postgres", certificate, key], cwd: "/") }
+        return " -c ssl=on -c ssl_cert_file=\(certificate) -c ssl_key_file=\(key)"
     }
 
     /// Restarts the server (a fast shutdown: every connection is cut, as in a failover), with

@@ -5,18 +5,27 @@ import PostgresNIO
 
 /// Where the database is, parsed from `postgres://user:password@host:port/database?sslmode=…`
 /// (a `host=/socket/dir` query parameter selects a Unix socket).
+///
+/// `sslmode` means what it means to libpq: `disable`; `allow` and `prefer` (the default) encrypt
+/// when the server offers TLS but verify nothing; `require` insists on TLS but verifies nothing
+/// either; `verify-ca` also verifies the certificate's chain, and `verify-full` its host name too.
+/// Only `verify-full` stops someone in the path from posing as the database, so use it across any
+/// network you do not control. `sslrootcert` names a PEM file of the CAs to trust (default, or
+/// `system`: the system's roots).
 public struct DatabaseURL: Sendable {
     enum Address: Sendable {
         case tcp(host: String, port: Int)
         case socket(path: String)
     }
-    enum TLSMode: Sendable { case disable, prefer, require }
+    enum TLSMode: Sendable { case disable, prefer, require, verifyCA, verifyFull }
 
     var address: Address
     var username: String
     var password: String?
     var database: String
     var tls: TLSMode
+    /// `sslrootcert`: a PEM file of the CAs to trust; nil for the system's.
+    var rootCertificates: String?
     /// The URL as given, for error messages, with the password hidden.
     public let redacted: String
 
@@ -40,13 +49,36 @@ public struct DatabaseURL: Sendable {
         switch query["sslmode"] ?? "prefer" {
         case "disable": tls = .disable
         case "prefer", "allow": tls = .prefer
-        case "require", "verify-ca", "verify-full": tls = .require
-        case let other: throw ConfigurationError("database URL: unsupported sslmode '\(other)'")
+        case "require": tls = .require
+        case "verify-ca": tls = .verifyCA
+        case "verify-full": tls = .verifyFull
+        case let other:
+            throw ConfigurationError("database URL: unsupported sslmode '\(other)' (disable, allow, prefer, require, verify-ca, verify-full)")
+        }
+        switch query["sslrootcert"] {
+        case nil, "", "system": rootCertificates = nil
+        case let path?:
+            guard FileManager.default.isReadableFile(atPath: path) else {
+                throw ConfigurationError("database URL: sslrootcert '\(path)' cannot be read")
+            }
+            rootCertificates = path
         }
         var hidden = components
         if hidden.password != nil { hidden.password = "***" }
         hidden.queryItems = hidden.queryItems?.map { $0.name == "password" ? URLQueryItem(name: "password", value: "***") : $0 }
         redacted = hidden.string ?? "<database URL>"
+    }
+
+    /// TLS as `sslmode` and `sslrootcert` say.
+    var tlsConfiguration: TLSConfiguration {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        switch tls {
+        case .disable, .prefer, .require: configuration.certificateVerification = .none
+        case .verifyCA: configuration.certificateVerification = .noHostnameVerification
+        case .verifyFull: configuration.certificateVerification = .fullVerification
+        }
+        if let rootCertificates { configuration.trustRoots = .file(rootCertificates) }
+        return configuration
     }
 
     /// The pool's configuration.
@@ -62,8 +94,8 @@ public struct DatabaseURL: Sendable {
             let tls: PostgresClient.Configuration.TLS
             switch self.tls {
             case .disable: tls = .disable
-            case .prefer: tls = .prefer(.makeClientConfiguration())
-            case .require: tls = .require(.makeClientConfiguration())
+            case .prefer: tls = .prefer(tlsConfiguration)
+            case .require, .verifyCA, .verifyFull: tls = .require(tlsConfiguration)
             }
             configuration = .init(host: host, port: port, username: username, password: password, database: database, tls: tls)
         case .socket(let path):
@@ -92,8 +124,8 @@ public struct DatabaseURL: Sendable {
             let tls: PostgresConnection.Configuration.TLS
             switch self.tls {
             case .disable: tls = .disable
-            case .prefer: tls = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
-            case .require: tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            case .prefer: tls = .prefer(try NIOSSLContext(configuration: tlsConfiguration))
+            case .require, .verifyCA, .verifyFull: tls = .require(try NIOSSLContext(configuration: tlsConfiguration))
             }
             return .init(host: host, port: port, username: username, password: password, database: database, tls: tls)
         case .socket(let path):
