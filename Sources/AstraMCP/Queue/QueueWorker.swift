@@ -379,6 +379,11 @@ public final class QueueWorker: Service, Sendable {
             } catch {
                 logger.error("could not end unconfirmed executions", metadata: ["error": "\(String(reflecting: error))"])
             }
+            do {
+                _ = try await store.deleteSpentRateCounters()
+            } catch {
+                logger.error("could not delete spent rate-limit counters", metadata: ["error": "\(String(reflecting: error))"])
+            }
             gate.signalWork()
         }
     }

@@ -630,3 +630,23 @@ struct ExpireUnconfirmedStatement: PostgresPreparedStatement {
         try row.decode(Int32.self)
     }
 }
+
+/// Deletes rate-limit counters of windows that have ended (in bounded batches; a later sweep
+/// takes the rest). Returns how many it deleted.
+struct DeleteSpentRateCountersStatement: PostgresPreparedStatement {
+    static let sql = """
+        WITH spent AS (
+            DELETE FROM mcp_rate_counters WHERE ctid IN (
+                SELECT ctid FROM mcp_rate_counters WHERE window_end < now() LIMIT 10000)
+            RETURNING 1
+        )
+        SELECT count(*)::int FROM spent
+        """
+    typealias Row = Int32
+
+    func makeBindings() throws -> PostgresBindings { PostgresBindings() }
+
+    func decodeRow(_ row: PostgresRow) throws -> Int32 {
+        try row.decode(Int32.self)
+    }
+}

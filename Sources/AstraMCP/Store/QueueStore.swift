@@ -156,6 +156,11 @@ public struct QueueStore: Sendable {
         Int(try await rows(ExpireUnconfirmedStatement(timeoutSeconds: Backoff.milliseconds(timeout) / 1000)).first ?? 0)
     }
 
+    /// Deletes the rate-limit counters of windows that have ended; returns how many.
+    func deleteSpentRateCounters() async throws -> Int {
+        Int(try await rows(DeleteSpentRateCountersStatement()).first ?? 0)
+    }
+
     /// Stores the task the server created for a claimed execution, or its latest status.
     func recordTask(execution: UUID, leaseToken: UUID, taskID: String, status: String) async throws {
         _ = try await rows(RecordTaskStatement(execution: execution, leaseToken: leaseToken, taskID: taskID, status: status))

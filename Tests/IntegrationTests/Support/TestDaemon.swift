@@ -141,11 +141,13 @@ struct TestDaemon: Sendable {
     // MARK: Executions
 
     /// Enqueues one execution as the backend does: a plain INSERT.
-    func enqueue(_ tool: String, on server: ServerDescriptor, arguments: String, team: UUID? = nil, callbackURL: String? = nil) async throws -> UUID {
+    func enqueue(
+        _ tool: String, on server: ServerDescriptor, arguments: String, team: UUID? = nil, user: UUID? = nil, callbackURL: String? = nil
+    ) async throws -> UUID {
         let rows = try await database.query(
             """
             INSERT INTO mcp_tool_executions (user_id, team_id, server_id, tool_id, input_parameters, callback_url)
-            SELECT \(UUID()), \(team ?? self.team), \(server.id), id, \(arguments)::jsonb, \(callbackURL) FROM mcp_tools
+            SELECT \(user ?? UUID()), \(team ?? self.team), \(server.id), id, \(arguments)::jsonb, \(callbackURL) FROM mcp_tools
             WHERE server_id = \(server.id) AND tool_name = \(tool) RETURNING id
             """,
             logger: logger

@@ -124,7 +124,7 @@ extension TestDatabase {
     /// Waits until every execution is terminal; returns their rows.
     func waitUntilTerminal(_ ids: [UUID], within limit: Duration = .seconds(60), _ what: String) async throws -> [UUID: ExecutionRow] {
         try await eventually(limit, what) {
-            try await executions(ids).values.allSatisfy { ["success", "error", "timeout"].contains($0.status) }
+            try await executions(ids).values.allSatisfy { ["success", "error", "timeout", "cancelled", "rate_limited"].contains($0.status) }
         }
         return try await executions(ids)
     }
