@@ -4,7 +4,8 @@
 #
 #   1. apt: the C libraries the Swift build links (libpq, libcurl, libsystemd, pkg-config),
 #      PostgreSQL (the tests start a throwaway cluster with scripts/throwaway-postgres.sh),
-#      and python3-venv. apt-get update runs only when something is missing and the
+#      python3-venv, bubblewrap (the stdio sandbox the tests use) and openssl (the database TLS
+#      test's certificates). apt-get update runs only when something is missing and the
 #      package lists are absent or stale. No service is started (see policy-rc.d below).
 #   2. A Python venv at $REPO/.venv with the PyPI packages `mcp` and `mcp-server-time`
 #      (the reference MCP server used by the demo and the tests) and `standardwebhooks` (the
@@ -18,7 +19,7 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$REPO/.venv"
 APT_PACKAGES=(libpq-dev libcurl4-openssl-dev libsystemd-dev pkg-config postgresql postgresql-contrib
-              python3 python3-venv)
+              python3 python3-venv bubblewrap openssl)
 # Pinned so a new upstream release cannot change what the tests see; bump deliberately.
 PIP_PACKAGES="${ASTRA_PIP_PACKAGES:-mcp==2.3.0 mcp-server-time==2026.10.19 standardwebhooks==1.1.0}"
 STAMP="$VENV/.astra-setup-stamp"

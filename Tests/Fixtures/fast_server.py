@@ -22,6 +22,9 @@ descriptors beyond 0-2 it held when it started ("none" if it inherited none).
 With --env-probe it offers "env_value", "leak_error" and "leak_and_exit" {name}: they answer
 the value of environment variable `name`, put it in a JSON-RPC error, or write it to stderr and
 exit, so the tests can see a credential reach the child and nowhere else.
+With --probe-files it offers "read_path" {path}: the file's text, the names in the directory, or
+"denied: <error>"; and "visible_processes": the process ids it can see in /proc, so the tests
+can see what a sandboxed child can reach.
 With --task-required, "add" says execution.taskSupport "required" though the server declares
 no tasks capability.
   anything else   -> JSON-RPC error -32601
@@ -98,6 +101,14 @@ if "--env-probe" in sys.argv[1:]:
     TOOLS = [ADD_TOOL] + ENV_TOOLS
 # Taken at start, before this process opens anything of its own.
 INHERITED_FDS = sorted(int(fd) for fd in os.listdir("/proc/self/fd") if int(fd) > 2)
+FILE_TOOLS = [
+    {"name": "read_path", "description": "Read a file or list a directory.",
+     "inputSchema": {"type": "object", "properties": {"path": {"type": "string"}}}, "annotations": {"readOnlyHint": True}},
+    {"name": "visible_processes", "description": "The process ids visible in /proc.",
+     "inputSchema": {"type": "object"}, "annotations": {"readOnlyHint": True}},
+]
+if "--probe-files" in sys.argv[1:]:
+    TOOLS = [ADD_TOOL] + FILE_TOOLS
 if "--task-required" in sys.argv[1:]:
     # Claims "add" must run as a task, yet declares no tasks capability (a broken server).
     TOOLS = [dict(ADD_TOOL, execution={"taskSupport": "required"})]
@@ -146,6 +157,20 @@ def handle(line):
                 sys.stderr.flush()
                 os._exit(3)
             return _result(rid, {"content": [{"type": "text", "text": value}], "isError": False})
+        if params.get("name") == "read_path":
+            path = (params.get("arguments") or {}).get("path", "")
+            try:
+                if os.path.isdir(path):
+                    text = ",".join(sorted(os.listdir(path))) or "empty"
+                else:
+                    with open(path, "r", errors="replace") as f:
+                        text = f.read()
+            except OSError as e:
+                text = "denied: %s" % errno.errorcode.get(e.errno, e.errno)
+            return _result(rid, {"content": [{"type": "text", "text": text}], "isError": False})
+        if params.get("name") == "visible_processes":
+            pids = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+            return _result(rid, {"content": [{"type": "text", "text": ",".join(map(str, pids))}], "isError": False})
         if params.get("name") == "open_fds":
             # listdir's own descriptor is among those listed; it is closed again by then.
             held = [fd for fd in INHERITED_FDS if os.path.exists("/proc/self/fd/%d" % fd)]

@@ -101,6 +101,58 @@ struct DaemonProcessTests {
         }
     }
 
+    @Test("in a bwrap sandbox a stdio child sees neither the daemon's key directory nor any other process; without one it sees both")
+    func sandboxedChild() async throws {
+        try TestPaths.requireExecutable("/usr/bin/setpriv", hint: "util-linux's setpriv runs the daemon as nobody")
+        try TestPaths.requireExecutable("/usr/bin/bwrap", hint: "install the bubblewrap package (scripts/setup.sh does)")
+        // A key directory the daemon's user (nobody) owns and can read, as under systemd.
+        let keys = FileManager.default.temporaryDirectory.appendingPathComponent("astra-sandbox-keys-\(UUID().uuidString.prefix(8))").path
+        let keyID = try CredentialKeyring.generateKey(in: keys)
+        defer { try? FileManager.default.removeItem(atPath: keys) }
+        #expect(chown(keys, 65534, 65534) == 0 && chown(keys + "/" + keyID + ".key", 65534, 65534) == 0)
+
+        /// Runs `tools` in order on a --probe-files server under a daemon run as nobody; returns their texts.
+        func probe(sandbox: String, _ calls: [(tool: String, arguments: String)]) async throws -> (texts: [String], daemonPID: Int32) {
+            try await TestDatabase.with { db in
+                let (team, server) = (UUID(), UUID())
+                let config = try TestDaemon.serverConfig(command: "/usr/bin/python3", args: ["-u", TestPaths.fastServer, "--probe-files"], env: [:])
+                try await db.execute("INSERT INTO mcp_servers (id, team_id, name, server_type, config) VALUES ('\(server)', '\(team)', 'probe', 'stdio', '\(config)')")
+                var ids: [UUID] = []
+                for call in calls {
+                    let (tool, id) = (UUID(), UUID())
+                    try await db.execute("INSERT INTO mcp_tools (id, server_id, tool_name, input_schema) VALUES ('\(tool)', '\(server)', '\(call.tool)', '{}')")
+                    try await db.execute("""
+                        INSERT INTO mcp_tool_executions (id, user_id, team_id, server_id, tool_id, input_parameters)
+                        VALUES ('\(id)', '\(UUID())', '\(team)', '\(server)', '\(tool)', '\(call.arguments)')
+                        """)
+                    ids.append(id)
+                }
+                let daemon = try DaemonProcess(
+                    ["run"],
+                    environment: environment(db, ["HOME": "/tmp", "ASTRA_MCPD_CREDENTIAL_KEYS_DIR": keys, "ASTRA_MCPD_STDIO_SANDBOX": sandbox]),
+                    wrapper: ["/usr/bin/setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+                defer { daemon.kill() }
+                let rows = try await db.waitUntilTerminal(ids, "the probes; stderr: \(daemon.standardError)")
+                let texts = ids.map { rows[$0]?.outputText ?? "error: \(rows[$0]?.errorMessage ?? "")" }
+                let pid = daemon.processIdentifier
+                daemon.terminate()
+                #expect(try await daemon.waitForExit() == 0)
+                return (texts, pid)
+            }
+        }
+
+        let calls = [("read_path", #"{"path": "\#(keys)"}"#), ("visible_processes", "{}"), ("add", #"{"a": 2, "b": 3}"#)]
+        let open = try await probe(sandbox: "none", calls)
+        #expect(open.texts[0] == keyID + ".key", "unsandboxed, the child reads the daemon's key directory: \(open.texts[0])")
+        #expect(open.texts[1].split(separator: ",").contains("\(open.daemonPID)"), "and sees the daemon")
+
+        let sandboxed = try await probe(sandbox: "bwrap", calls)
+        #expect(sandboxed.texts[0] == "empty", "the key directory is an empty tmpfs: \(sandboxed.texts[0])")
+        #expect(!sandboxed.texts[1].split(separator: ",").contains("\(sandboxed.daemonPID)"), "\(sandboxed.texts[1])")
+        #expect(sandboxed.texts[1].split(separator: ",").count <= 3, "only the sandbox's own processes: \(sandboxed.texts[1])")
+        #expect(sandboxed.texts[2] == "5", "the server works as before")
+    }
+
     @Test("a configuration file with an unknown key: exit 2 and one line naming the key")
     func unknownConfigurationKey() async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("astra-mcpd-\(UUID().uuidString).conf").path

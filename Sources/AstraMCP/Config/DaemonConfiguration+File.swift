@@ -31,6 +31,8 @@ extension DaemonConfiguration {
     /// - `confirmation_timeout_seconds` (number > 0, default 3600)
     /// - `stdio_commands` (comma-separated absolute paths and directories ending in `/`; default none:
     ///   no stdio server starts until its program is listed)
+    /// - `stdio_sandbox` (`none`, `bwrap`, or bwrap's absolute path; default none: see ``StdioSandbox``),
+    ///   `stdio_sandbox_hide` (comma-separated absolute paths also hidden from sandboxed children)
     /// - `network_allow` (comma-separated CIDR networks HTTP servers and callback receivers may be
     ///   in although `network_deny` lists them; default none)
     /// - `network_deny` (comma-separated CIDR networks refused; default loopback, private and
@@ -89,6 +91,16 @@ extension DaemonConfiguration {
         "progress_interval_seconds": { c, v in c.progressInterval = try seconds(v, allowZero: true) },
         "confirmation_timeout_seconds": { c, v in c.confirmationTimeout = try seconds(v, allowZero: false) },
         "stdio_commands": { c, v in c.stdioCommands = try StdioCommandPolicy.parse(v) },
+        "stdio_sandbox": { c, v in
+            let hidden = c.stdioSandbox.extraHiddenPaths
+            c.stdioSandbox = try StdioSandbox.parse(v)
+            c.stdioSandbox.extraHiddenPaths = hidden
+        },
+        "stdio_sandbox_hide": { c, v in
+            let paths = v.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            for path in paths where !path.hasPrefix("/") { throw ConfigurationError("'\(path)' is not an absolute path") }
+            c.stdioSandbox.extraHiddenPaths = paths
+        },
         "network_allow": { c, v in c.networkPolicy.allowed = try NetworkPolicy.parseNetworks(v, key: "network_allow") },
         "network_deny": { c, v in c.networkPolicy.denied = try NetworkPolicy.parseNetworks(v, key: "network_deny") },
         "callback_concurrency": { c, v in c.callbackConcurrency = try integer(v, in: 0...1000) },

@@ -40,6 +40,8 @@ public struct DaemonConfiguration: Sendable {
     public var confirmationTimeout: Duration = .seconds(3600)
     /// The programs stdio servers may start (see ``StdioCommandPolicy``). Defaults to none.
     public var stdioCommands = StdioCommandPolicy(allowed: [])
+    /// Whether stdio children run in a sandbox that hides the daemon's secrets (`stdio_sandbox`).
+    public var stdioSandbox = StdioSandbox.none
     /// The addresses HTTP and SSE servers and callback receivers may be at (`network_allow`,
     /// `network_deny`).
     public var networkPolicy = NetworkPolicy()

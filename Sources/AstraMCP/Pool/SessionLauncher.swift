@@ -52,6 +52,8 @@ struct SessionLauncher: Sendable {
                     break
                 }
                 connection.redact(secrets)
+                (config.command, config.args) = configuration.stdioSandbox.wrap(
+                    command: config.command, arguments: config.args, hiding: configuration.hiddenFromChildren)
                 let transport = StdioTransport(
                     config: config, serverName: server.name, exitGrace: configuration.childExitGrace,
                     daemonEnvironment: configuration.daemonEnvironment, secrets: secrets, logger: logger)

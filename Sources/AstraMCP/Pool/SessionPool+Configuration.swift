@@ -25,6 +25,9 @@ extension SessionPool {
         public var daemonEnvironment: [String: String] = ProcessInfo.processInfo.environment
         /// The programs stdio servers may start.
         public var stdioCommands = StdioCommandPolicy(allowed: [])
+        /// The sandbox stdio children run in, and what it hides from them.
+        public var stdioSandbox = StdioSandbox.none
+        public var hiddenFromChildren: [String] = []
         /// The addresses HTTP and SSE servers may be at.
         public var networkPolicy = NetworkPolicy()
         public init() {}
@@ -40,6 +43,10 @@ extension SessionPool {
             httpReadTimeout = daemon.httpReadTimeout
             stdioCommands = daemon.stdioCommands
             networkPolicy = daemon.networkPolicy
+            stdioSandbox = daemon.stdioSandbox
+            // The daemon's secrets: its keys, what systemd hands it, its configuration.
+            hiddenFromChildren = [daemon.credentialKeysDirectory, URL(fileURLWithPath: DaemonConfiguration.defaultFilePath).deletingLastPathComponent().path]
+                + [ProcessInfo.processInfo.environment["CREDENTIALS_DIRECTORY"]].compactMap { $0 }
             // Each call in flight may hold a connection while its reply streams, and each
             // session's own GET stream holds one.
             httpConnectionsPerHost = daemon.maxInFlightPerServer + daemon.sessionsPerServer + 1

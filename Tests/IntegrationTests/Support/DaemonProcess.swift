@@ -56,6 +56,8 @@ final class DaemonProcess: Sendable {
     }
 
     /// What the process wrote to stderr so far.
+    var processIdentifier: Int32 { process.processIdentifier }
+
     var standardError: String {
         stderr.text
     }
