@@ -25,6 +25,9 @@ exit, so the tests can see a credential reach the child and nowhere else.
 With --probe-files it offers "read_path" {path}: the file's text, the names in the directory, or
 "denied: <error>"; and "visible_processes": the process ids it can see in /proc, so the tests
 can see what a sandboxed child can reach.
+With --output-schema-string, "add" declares its structuredContent "sum" a string (it sends an
+integer: a result that breaks its own outputSchema). With --remote-ref-schema, "add"'s
+inputSchema is a $ref to another host (a schema no client may fetch).
 With --task-required, "add" says execution.taskSupport "required" though the server declares
 no tasks capability.
   anything else   -> JSON-RPC error -32601
@@ -109,6 +112,10 @@ FILE_TOOLS = [
 ]
 if "--probe-files" in sys.argv[1:]:
     TOOLS = [ADD_TOOL] + FILE_TOOLS
+if "--output-schema-string" in sys.argv[1:]:
+    ADD_TOOL["outputSchema"] = {"type": "object", "properties": {"sum": {"type": "string"}}, "required": ["sum"]}
+if "--remote-ref-schema" in sys.argv[1:]:
+    ADD_TOOL["inputSchema"] = {"$ref": "https://schemas.example/add.json"}
 if "--task-required" in sys.argv[1:]:
     # Claims "add" must run as a task, yet declares no tasks capability (a broken server).
     TOOLS = [dict(ADD_TOOL, execution={"taskSupport": "required"})]

@@ -24,10 +24,12 @@ public enum JSONValue: Sendable {
     ///   stack of whoever later walks the value.
     public static func parse(_ text: String, maxDepth: Int = 256) throws(JSONParseError) -> JSONValue {
         var text = text
-        return try text.withUTF8 { bytes throws(JSONParseError) in
+        // withUTF8 rethrows untyped: the typed error goes through a Result.
+        let parsed: Result<JSONValue, JSONParseError> = text.withUTF8 { bytes in
             var parser = JSONParser(bytes: UnsafeRawBufferPointer(bytes), maxDepth: maxDepth)
-            return try parser.parseDocument()
+            return Result { () throws(JSONParseError) in try parser.parseDocument() }
         }
+        return try parsed.get()
     }
 
     /// The JSON Schema type name of this value ("integer" for an integral number either way).

@@ -16,6 +16,8 @@ struct ExecutionRunner: Sendable {
     let cancellations: CallCancellations
     /// Where a task's id is stored the moment the server creates it.
     let store: QueueStore
+    /// The tools' compiled schemas: arguments are checked before a call, results after it.
+    let schemas: ToolSchemaCache
     let logger: Logger
     /// Called just before `tools/call` is handed to the server's session (benchmark hook).
     let onCallStarted: (@Sendable (UUID) -> Void)?
@@ -38,6 +40,16 @@ struct ExecutionRunner: Sendable {
         // A stored task was sent: its cancel is tasks/cancel, below.
         if execution.cancelRequested && execution.taskID == nil { return finish(.cancelled, error: CancelUnclaimedStatement.message) }
         if let problem = Self.validate(execution) { return finish(.error, error: problem) }
+        let toolSchemas: ToolSchemas
+        do {
+            toolSchemas = try await schemas.schemas(for: execution)
+        } catch {
+            return retry(after: .seconds(1), "could not read the schemas of tool '\(execution.toolName)': \(error)", counts: false)
+        }
+        // A stored task was sent already: its arguments were checked then.
+        if execution.taskID == nil, let problem = toolSchemas.inputProblem(argumentsJSON: execution.argumentsJSON, toolName: execution.toolName) {
+            return finish(.error, error: problem)
+        }
 
         let server = execution.server
         if case .rejected(let until) = breakers.permit(server) {
@@ -115,6 +127,12 @@ struct ExecutionRunner: Sendable {
         case .abandoned: breakers.recordAbandoned(server)
         }
         switch verdict.disposition {
+        case .finished(.success, let output?, _):
+            // The server answered; whether the answer keeps the tool's promise is its outputSchema's.
+            if let problem = toolSchemas.outputProblem(resultJSON: output, toolName: execution.toolName) {
+                return finish(.error, output: output, error: problem)
+            }
+            return finish(.success, output: output)
         case .finished(let status, let output, let error):
             return finish(status, output: output, error: error)
         case .retry(let delay, let message, let counts):

@@ -57,6 +57,10 @@ public struct ClaimedExecution: Sendable {
     public var idempotent: Bool
     /// When the execution was enqueued.
     public var enqueuedAt: Date
+    /// The tool's id, and the revision of its schemas (`mcp_tools.schema_revision`): what its
+    /// compiled schemas are cached by.
+    public var toolID = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
+    public var schemaRevision: Int64 = 0
 }
 
 /// Whether a tool may, must or must not be called as a task (`execution.taskSupport`).

@@ -31,7 +31,8 @@ struct ClaimExecutionsStatement: PostgresPreparedStatement {
                coalesce(t.timeout_seconds, 30), srv.name, srv.server_type, coalesce(srv.is_active, true), srv.config::text, srv.revision,
                c.attempt, t.max_attempts,
                coalesce(t.is_idempotent, t.annotations->'idempotentHint' = 'true' OR t.annotations->'readOnlyHint' = 'true', false),
-               c.enqueued_at, c.lease_token, t.max_duration_seconds, s.cancel_requested, s.task_id, t.execution->>'taskSupport'
+               c.enqueued_at, c.lease_token, t.max_duration_seconds, s.cancel_requested, s.task_id, t.execution->>'taskSupport',
+               s.tool_id, t.schema_revision
         FROM started s
         JOIN claimed c ON c.execution_id = s.id
         JOIN mcp_tools t ON t.id = s.tool_id
@@ -77,6 +78,8 @@ struct ClaimExecutionsStatement: PostgresPreparedStatement {
         let cancelRequested = try columns.next(Bool.self)
         let taskID = try columns.next(String?.self)
         let taskSupport = try columns.next(String?.self)
+        let toolID = try columns.next(UUID.self)
+        let schemaRevision = try columns.next(Int64.self)
         return ClaimedExecution(
             id: id,
             argumentsJSON: arguments,
@@ -93,7 +96,9 @@ struct ClaimExecutionsStatement: PostgresPreparedStatement {
             leaseToken: leaseToken,
             maxAttempts: maxAttempts.map(Int.init),
             idempotent: idempotent,
-            enqueuedAt: enqueuedAt
+            enqueuedAt: enqueuedAt,
+            toolID: toolID,
+            schemaRevision: schemaRevision
         )
     }
 }
@@ -648,5 +653,24 @@ struct DeleteSpentRateCountersStatement: PostgresPreparedStatement {
 
     func decodeRow(_ row: PostgresRow) throws -> Int32 {
         try row.decode(Int32.self)
+    }
+}
+
+/// The schemas of the tools `ids`, with the revision they belong to.
+struct ToolSchemasStatement: PostgresPreparedStatement {
+    static let sql = "SELECT id, schema_revision, input_schema::text, output_schema::text FROM mcp_tools WHERE id = ANY($1)"
+    typealias Row = (UUID, Int64, String, String?)
+
+    var ids: [UUID]
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 1)
+        bindings.append(ids)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row {
+        var columns = RowReader(row)
+        return (try columns.next(UUID.self), try columns.next(Int64.self), try columns.next(String.self), try columns.next(String?.self))
     }
 }

@@ -156,6 +156,11 @@ public struct QueueStore: Sendable {
         Int(try await rows(ExpireUnconfirmedStatement(timeoutSeconds: Backoff.milliseconds(timeout) / 1000)).first ?? 0)
     }
 
+    /// The input and output schemas of the tools `ids`, as JSON text, with their revision.
+    func toolSchemas(_ ids: [UUID]) async throws -> [(id: UUID, revision: Int64, input: String, output: String?)] {
+        try await rows(ToolSchemasStatement(ids: ids)).map { (id: $0.0, revision: $0.1, input: $0.2, output: $0.3) }
+    }
+
     /// Deletes the rate-limit counters of windows that have ended; returns how many.
     func deleteSpentRateCounters() async throws -> Int {
         Int(try await rows(DeleteSpentRateCountersStatement()).first ?? 0)
