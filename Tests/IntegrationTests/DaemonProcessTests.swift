@@ -153,6 +153,33 @@ struct DaemonProcessTests {
         #expect(sandboxed.texts[2] == "5", "the server works as before")
     }
 
+    @Test("check-config: each check one line; the exit code names the first that failed (keys 3, database 4, migrations 5)")
+    func checkConfig() async throws {
+        try await withCredentialKeys { keys in
+            try await TestDatabase.with { db in
+                let good = try DaemonProcess(["check-config"], environment: environment(db, ["ASTRA_MCPD_CREDENTIAL_KEYS_DIR": keys]))
+                #expect(try await good.waitForExit() == 0, "\(good.standardOutput)\(good.standardError)")
+                let lines = good.standardOutput.split(separator: "\n")
+                #expect(lines.count == 4 && lines.allSatisfy { $0.hasPrefix("ok    ") }, "\(good.standardOutput)")
+
+                let noKeys = try DaemonProcess(["check-config"], environment: environment(db, ["ASTRA_MCPD_CREDENTIAL_KEYS_DIR": "/nonexistent/keys"]))
+                #expect(try await noKeys.waitForExit() == 3)
+                #expect(noKeys.standardOutput.contains("FAIL  credential keys: no credential keys in /nonexistent/keys"), "\(noKeys.standardOutput)")
+                #expect(noKeys.standardOutput.contains("ok    migrations"), "the other checks still run")
+
+                let unreachable = try DaemonProcess(
+                    ["check-config"], environment: ["ASTRA_MCPD_DATABASE_URL": "postgres://nobody@127.0.0.1:1/none", "ASTRA_MCPD_CREDENTIAL_KEYS_DIR": keys])
+                #expect(try await unreachable.waitForExit() == 4)
+                #expect(unreachable.standardOutput.contains("FAIL  database: "), "\(unreachable.standardOutput)")
+            }
+            try await TestDatabase.with(migrated: false) { db in
+                let unmigrated = try DaemonProcess(["check-config"], environment: environment(db, ["ASTRA_MCPD_CREDENTIAL_KEYS_DIR": keys]))
+                #expect(try await unmigrated.waitForExit() == 5)
+                #expect(unmigrated.standardOutput.contains("FAIL  migrations: "), "\(unmigrated.standardOutput)")
+            }
+        }
+    }
+
     @Test("a configuration file with an unknown key: exit 2 and one line naming the key")
     func unknownConfigurationKey() async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("astra-mcpd-\(UUID().uuidString).conf").path

@@ -4,15 +4,32 @@ import Glibc
 #endif
 import Synchronization
 
-/// The real `astra-mcpd` binary as a child process, its stderr collected.
+/// The real `astra-mcpd` binary as a child process, its stdout and stderr collected.
 final class DaemonProcess: Sendable {
     private let process: Process
     private let stderr = OutputBuffer()
+    private let stdout = OutputBuffer()
 
+    /// A pipe's bytes so far, and whether it reached its end.
     final class OutputBuffer: Sendable {
-        private let data = Mutex<Data>(Data())
-        func append(_ bytes: Data) { data.withLock { $0.append(bytes) } }
-        var text: String { data.withLock { String(decoding: $0, as: UTF8.self) } }
+        private let data = Mutex<(bytes: Data, ended: Bool)>((Data(), false))
+        func append(_ bytes: Data) { data.withLock { $0.bytes.append(bytes) } }
+        func end() { data.withLock { $0.ended = true } }
+        var text: String { data.withLock { String(decoding: $0.bytes, as: UTF8.self) } }
+        var ended: Bool { data.withLock { $0.ended } }
+
+        /// Collects what `pipe` delivers until its end.
+        func collect(_ pipe: Pipe) {
+            pipe.fileHandleForReading.readabilityHandler = { [self] handle in
+                let data = handle.availableData
+                if data.isEmpty {
+                    handle.readabilityHandler = nil
+                    end()
+                } else {
+                    append(data)
+                }
+            }
+        }
     }
 
     /// Starts `astra-mcpd <arguments>` with the test process's environment minus every
@@ -30,18 +47,12 @@ final class DaemonProcess: Sendable {
         inherited.merge(environment) { $1 }
         process.environment = inherited
         process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        let pipe = Pipe()
-        process.standardError = pipe
+        let (outPipe, errPipe) = (Pipe(), Pipe())
+        process.standardOutput = outPipe
+        process.standardError = errPipe
         self.process = process
-        pipe.fileHandleForReading.readabilityHandler = { [stderr] handle in
-            let data = handle.availableData
-            if data.isEmpty {
-                handle.readabilityHandler = nil
-            } else {
-                stderr.append(data)
-            }
-        }
+        stdout.collect(outPipe)
+        stderr.collect(errPipe)
         try process.run()
     }
 
@@ -55,11 +66,15 @@ final class DaemonProcess: Sendable {
         Glibc.kill(process.processIdentifier, SIGKILL)
     }
 
-    /// What the process wrote to stderr so far.
     var processIdentifier: Int32 { process.processIdentifier }
 
     var standardError: String {
         stderr.text
+    }
+
+    /// What the process wrote to stdout so far.
+    var standardOutput: String {
+        stdout.text
     }
 
     /// Waits for the process to exit; returns its status. Kills it and fails after `limit`.
@@ -72,7 +87,12 @@ final class DaemonProcess: Sendable {
             }
             try await Task.sleep(for: .milliseconds(50))
         }
-        try await Task.sleep(for: .milliseconds(100))  // the last stderr bytes
+        // The last bytes: both pipes reach their end once the process (and any child holding
+        // them) has gone.
+        while !(stdout.ended && stderr.ended) {
+            if ContinuousClock.now >= deadline { throw DeadlineExceeded(description: "astra-mcpd's output did not end within \(limit)") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
         return process.terminationStatus
     }
 
