@@ -119,12 +119,15 @@ public struct AstraDaemon: Sendable {
                 ChannelListener.credentialInbox: inbox.inboxPosted,
             ])
         let startup = StartupService(store: servers, syncOnStart: configuration.syncOnStart, logger: logger)
+        let heartbeat = InstanceHeartbeat(
+            store: StatusStore(database: database, logger: logger, answerTimeout: answerTimeout), instanceID: queue.workerID,
+            inFlight: { worker.inFlight }, sessions: { pool.liveSessions }, logger: logger)
         let databaseService = DatabaseService(client: database)
         // Services shut down in reverse order: the watchdog last, so it keeps pinging while the
         // worker drains.
         let watchdog = WatchdogService(beacon: beacon, stepLimit: configuration.statementTimeout + .seconds(20), logger: logger)
         // The deliverer stops after the worker, so the last outcomes' callbacks still go out.
-        let others: [any Service] = [watchdog, pool, deliverer, worker, watcher, health, syncScheduler, inbox, listener, startup]
+        let others: [any Service] = [watchdog, heartbeat, pool, deliverer, worker, watcher, health, syncScheduler, inbox, listener, startup]
         return Parts(
             database: database, databaseService: databaseService, servers: servers, pool: pool, worker: worker, syncScheduler: syncScheduler, deliverer: deliverer,
             services: [databaseService] + others.map(databaseService.gating))

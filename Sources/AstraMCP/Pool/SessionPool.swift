@@ -132,6 +132,11 @@ public final class SessionPool: Service, Sendable {
             handlersForServer: handlersForServer, credentials: credentials)
     }
 
+    /// The live sessions of each server that has any (for `astra-mcpd status`).
+    public var liveSessions: [UUID: Int] {
+        state.withLock { $0.machine.liveSessions }
+    }
+
     // MARK: Running
 
     /// Runs every session's transport until graceful shutdown, then stops them all.

@@ -113,6 +113,14 @@ struct SessionPoolStateMachine<Session: PooledSession, Clock: _Concurrency.Clock
         self.jitter = jitter
     }
 
+    /// The live sessions of each server that has any.
+    var liveSessions: [UUID: Int] {
+        servers.compactMapValues { server in
+            let live = server.slots.values.filter { if case .ready = $0.state { true } else { false } }.count
+            return live > 0 ? live : nil
+        }
+    }
+
     // MARK: Leasing
 
     /// A session for `descriptor`'s server: a live one when there is one to use, else `waiter`

@@ -126,6 +126,9 @@ public final class QueueWorker: Service, Sendable {
             leaseRenewals: leases.renewalCount)
     }
 
+    /// Executions this worker runs now.
+    public var inFlight: Int { gate.inFlight }
+
     /// Where the worker is in its life.
     var currentPhase: Phase { Phase(rawValue: phase.load(ordering: .relaxed)) ?? .claiming }
 

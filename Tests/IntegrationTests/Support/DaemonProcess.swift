@@ -2,6 +2,7 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import CProcessControl
 import Synchronization
 
 /// The real `astra-mcpd` binary as a child process, its stdout and stderr collected.
@@ -18,17 +19,22 @@ final class DaemonProcess: Sendable {
         var text: String { data.withLock { String(decoding: $0.bytes, as: UTF8.self) } }
         var ended: Bool { data.withLock { $0.ended } }
 
-        /// Collects what `pipe` delivers until its end.
-        func collect(_ pipe: Pipe) {
-            pipe.fileHandleForReading.readabilityHandler = { [self] handle in
-                let data = handle.availableData
-                if data.isEmpty {
-                    handle.readabilityHandler = nil
-                    end()
-                } else {
-                    append(data)
+        /// Collects what `handle` delivers until its end, on a thread of its own doing blocking
+        /// reads: the kernel says when the pipe ends (Foundation's readability handler does not
+        /// always call back at the end).
+        func collect(_ handle: FileHandle) {
+            let fd = handle.fileDescriptor
+            let thread = Thread { [self] in
+                var buffer = [UInt8](repeating: 0, count: 65536)
+                while true {
+                    let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+                    if count < 0 && errno == EINTR { continue }
+                    guard count > 0 else { break }
+                    append(Data(buffer[0..<count]))
                 }
+                withExtendedLifetime(handle) { end() }
             }
+            thread.start()
         }
     }
 
@@ -47,13 +53,25 @@ final class DaemonProcess: Sendable {
         inherited.merge(environment) { $1 }
         process.environment = inherited
         process.standardInput = FileHandle.nullDevice
-        let (outPipe, errPipe) = (Pipe(), Pipe())
-        process.standardOutput = outPipe
-        process.standardError = errPipe
+        // Pipes close-on-exec from birth (pipe2), so no other child this test process starts
+        // meanwhile (a server, another daemon) holds a write end, which would keep the pipe from
+        // ever ending; the daemon gets its copies by dup2, which clears the flag.
+        let (outRead, outWrite) = try Self.pipe()
+        let (errRead, errWrite) = try Self.pipe()
+        process.standardOutput = outWrite
+        process.standardError = errWrite
         self.process = process
-        stdout.collect(outPipe)
-        stderr.collect(errPipe)
+        stdout.collect(outRead)
+        stderr.collect(errRead)
         try process.run()
+        try outWrite.close()
+        try errWrite.close()
+    }
+
+    private static func pipe() throws -> (read: FileHandle, write: FileHandle) {
+        var fds: [Int32] = [0, 0]
+        guard astra_pipe_cloexec(&fds) == 0 else { throw DeadlineExceeded(description: "pipe2 failed: errno \(errno)") }
+        return (FileHandle(fileDescriptor: fds[0], closeOnDealloc: true), FileHandle(fileDescriptor: fds[1], closeOnDealloc: true))
     }
 
     /// Sends SIGTERM.
@@ -90,7 +108,10 @@ final class DaemonProcess: Sendable {
         // The last bytes: both pipes reach their end once the process (and any child holding
         // them) has gone.
         while !(stdout.ended && stderr.ended) {
-            if ContinuousClock.now >= deadline { throw DeadlineExceeded(description: "astra-mcpd's output did not end within \(limit)") }
+            if ContinuousClock.now >= deadline {
+                throw DeadlineExceeded(
+                    description: "astra-mcpd's output did not end within \(limit) (stdout ended: \(stdout.ended), stderr ended: \(stderr.ended))")
+            }
             try await Task.sleep(for: .milliseconds(20))
         }
         return process.terminationStatus
