@@ -32,6 +32,11 @@ public struct Migration: Sendable, Equatable {
     /// executable; `/usr/local/share/astra-mcpd/migrations`; `/usr/share/astra-mcpd/migrations`;
     /// the source tree this binary was built from.
     public static func bundled(configuredDirectory: String? = nil) throws -> [Migration] {
+        try load(from: URL(fileURLWithPath: bundledDirectory(configuredDirectory: configuredDirectory)))
+    }
+
+    /// The directory ``bundled(configuredDirectory:)`` reads, found as it says.
+    public static func bundledDirectory(configuredDirectory: String? = nil) throws -> String {
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         let sourceTree = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("migrations").path
@@ -43,7 +48,7 @@ public struct Migration: Sendable, Equatable {
             sourceTree,
         ].compactMap { $0 }
         for directory in candidates where FileManager.default.fileExists(atPath: directory + "/0001_seed_tables.sql") {
-            return try load(from: URL(fileURLWithPath: directory))
+            return directory
         }
         throw MigrationError("cannot find the migrations (looked in \(candidates.joined(separator: ", "))); set migrations_dir")
     }
