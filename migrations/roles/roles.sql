@@ -124,7 +124,8 @@ DECLARE
         'mcp_servers', 'mcp_tools', 'mcp_tool_executions', 'mcp_server_credentials',
         'mcp_execution_queue', 'mcp_execution_attempts', 'mcp_awaiting_confirmation',
         'mcp_server_credential_inbox', 'mcp_team_callbacks', 'mcp_team_callback_secret_inbox',
-        'mcp_callback_deliveries', 'mcp_callback_attempts', 'mcp_rate_limits', 'mcp_rate_counters', 'mcp_daemon_instances', 'astra_mcpd_migrations'];
+        'mcp_callback_deliveries', 'mcp_callback_attempts', 'mcp_rate_limits', 'mcp_rate_counters', 'mcp_daemon_instances', 'astra_mcpd_migrations',
+        'mcp_analytics_top_tools', 'mcp_analytics_team_usage', 'mcp_analytics_daily', 'mcp_analytics_errors', 'mcp_analytics_user_activity'];
     functions TEXT[] := ARRAY['astra_mcpd_cancel_execution(uuid)', 'astra_mcpd_confirm_execution(uuid, uuid)'];
     unknown TEXT;
     item TEXT;
@@ -133,8 +134,8 @@ BEGIN
     IF to_regclass('astra_mcpd_migrations') IS NOT NULL THEN
         EXECUTE 'SELECT max(version) FROM astra_mcpd_migrations' INTO schema_version;
     END IF;
-    IF coalesce(schema_version, 0) < 15 THEN
-        RAISE EXCEPTION 'astra-mcpd''s schema is not here, or older than migration 15: run astra-mcpd migrate first (search_path: %)',
+    IF coalesce(schema_version, 0) < 16 THEN
+        RAISE EXCEPTION 'astra-mcpd''s schema is not here, or older than migration 16: run astra-mcpd migrate first (search_path: %)',
             current_setting('search_path');
     END IF;
     SELECT string_agg(c.relname, ', ' ORDER BY c.relname) INTO unknown
@@ -238,6 +239,9 @@ BEGIN
         'GRANT SELECT ON mcp_rate_limits TO %2$I',
         -- Which daemons run (what astra-mcpd status shows).
         'GRANT SELECT ON mcp_daemon_instances TO %2$I',
+        -- The seed's dashboards (security_invoker views: its own grants and row-level security apply).
+        'GRANT SELECT ON mcp_analytics_top_tools, mcp_analytics_team_usage, mcp_analytics_daily, mcp_analytics_errors,
+                         mcp_analytics_user_activity TO %2$I',
         -- Credentials: write-only inboxes; which credentials exist, never their value.
         'GRANT INSERT (server_id, credential_type, secret, expires_at) ON mcp_server_credential_inbox TO %2$I',
         'GRANT INSERT (team_id, secret) ON mcp_team_callback_secret_inbox TO %2$I',
