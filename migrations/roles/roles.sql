@@ -32,7 +32,8 @@
 -- tools; drains the two inboxes into mcp_server_credentials and mcp_team_callbacks (it holds
 -- the key); delivers the callback outbox; deletes spent rate-limit counters. Column-level
 -- UPDATE (and INSERT) grants name the
--- columns it writes, and no more; it never inserts or deletes executions, servers or tools.
+-- columns it writes, and no more; it never inserts executions, servers or tools, and deletes
+-- executions only past execution_retention_days.
 -- LISTEN, pg_notify and advisory locks need no privilege.
 --
 -- astra_backend, a backend:
@@ -172,6 +173,9 @@ BEGIN
         'GRANT SELECT, UPDATE (status, started_at, attempts, output_result, error_message, completed_at, duration_ms,
                                progress, progress_total, progress_message, progress_updated_at, task_id, task_status)
             ON mcp_tool_executions TO %1$I',
+        -- Retention (execution_retention_days): finished executions past it; what hangs off them
+        -- goes by ON DELETE CASCADE, which runs with the owner's rights.
+        'GRANT DELETE ON mcp_tool_executions TO %1$I',
         -- The queue: rows come from the enqueue trigger; the daemon leases and removes them.
         'GRANT SELECT, DELETE, UPDATE (lease_owner, lease_token, lease_expires_at, attempt, available_at, last_error)
             ON mcp_execution_queue TO %1$I',

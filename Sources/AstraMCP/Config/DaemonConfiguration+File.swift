@@ -31,6 +31,7 @@ extension DaemonConfiguration {
     /// - `confirmation_timeout_seconds` (number > 0, default 3600)
     /// - `stdio_commands` (comma-separated absolute paths and directories ending in `/`; default none:
     ///   no stdio server starts until its program is listed)
+    /// - `execution_retention_days` (integer ≥ 0, default 0: finished executions are kept for ever)
     /// - `stdio_sandbox` (`none`, `bwrap`, or bwrap's absolute path; default none: see ``StdioSandbox``),
     ///   `stdio_sandbox_hide` (comma-separated absolute paths also hidden from sandboxed children)
     /// - `network_allow` (comma-separated CIDR networks HTTP servers and callback receivers may be
@@ -91,6 +92,10 @@ extension DaemonConfiguration {
         "progress_interval_seconds": { c, v in c.progressInterval = try seconds(v, allowZero: true) },
         "confirmation_timeout_seconds": { c, v in c.confirmationTimeout = try seconds(v, allowZero: false) },
         "stdio_commands": { c, v in c.stdioCommands = try StdioCommandPolicy.parse(v) },
+        "execution_retention_days": { c, v in
+            let days = try integer(v, in: 0...36_500)
+            c.executionRetentionDays = days == 0 ? nil : days
+        },
         "stdio_sandbox": { c, v in
             let hidden = c.stdioSandbox.extraHiddenPaths
             c.stdioSandbox = try StdioSandbox.parse(v)

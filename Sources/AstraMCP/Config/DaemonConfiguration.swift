@@ -38,6 +38,9 @@ public struct DaemonConfiguration: Sendable {
     /// How long an execution of a tool with `requires_confirmation` waits for its confirmation
     /// before it ends `error`. Defaults to `3600` s.
     public var confirmationTimeout: Duration = .seconds(3600)
+    /// Finished executions older than this many days are deleted (`execution_retention_days`);
+    /// nil keeps them for ever.
+    public var executionRetentionDays: Int?
     /// The programs stdio servers may start (see ``StdioCommandPolicy``). Defaults to none.
     public var stdioCommands = StdioCommandPolicy(allowed: [])
     /// Whether stdio children run in a sandbox that hides the daemon's secrets (`stdio_sandbox`).

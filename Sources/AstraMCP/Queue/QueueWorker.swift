@@ -40,6 +40,8 @@ public final class QueueWorker: Service, Sendable {
         public var defaultMaxDuration: Duration = .seconds(3600)
         /// How long an execution waits for its confirmation (`requires_confirmation`).
         public var confirmationTimeout: Duration = .seconds(3600)
+        /// Finished executions older than this many days are deleted; nil keeps them.
+        public var executionRetentionDays: Int?
         public var circuitBreaker = DaemonConfiguration.CircuitBreakerOptions()
         public var retry = DaemonConfiguration.RetryOptions()
 
@@ -59,6 +61,7 @@ public final class QueueWorker: Service, Sendable {
             maxInFlightPerServer = daemon.maxInFlightPerServer
             defaultMaxDuration = daemon.defaultMaxDuration
             confirmationTimeout = daemon.confirmationTimeout
+            executionRetentionDays = daemon.executionRetentionDays
             circuitBreaker = daemon.circuitBreaker
             retry = daemon.retry
         }
@@ -388,6 +391,14 @@ public final class QueueWorker: Service, Sendable {
                 if expired > 0 { logger.notice("executions not confirmed in time ended error", metadata: ["count": "\(expired)"]) }
             } catch {
                 logger.error("could not end unconfirmed executions", metadata: ["error": "\(String(reflecting: error))"])
+            }
+            if let days = configuration.executionRetentionDays {
+                do {
+                    let deleted = try await store.deleteExpiredExecutions(olderThanDays: days)
+                    if deleted > 0 { logger.info("deleted executions past their retention", metadata: ["count": "\(deleted)", "days": "\(days)"]) }
+                } catch {
+                    logger.error("could not delete executions past their retention", metadata: ["error": "\(String(reflecting: error))"])
+                }
             }
             do {
                 _ = try await store.deleteSpentRateCounters()

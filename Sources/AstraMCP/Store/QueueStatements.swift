@@ -674,3 +674,43 @@ struct ToolSchemasStatement: PostgresPreparedStatement {
         return (try columns.next(UUID.self), try columns.next(Int64.self), try columns.next(String.self), try columns.next(String?.self))
     }
 }
+
+/// Deletes up to `limit` finished executions enqueued more than `days` days ago, oldest first,
+/// with what hangs off them (attempts, deliveries: ON DELETE CASCADE). Only one daemon of a
+/// fleet sweeps at a time (a transaction-level advisory lock: the others skip the round), rows
+/// another transaction holds are skipped, not waited for, and an execution whose callback is
+/// still to be delivered stays. The tools' statistics are counters of their own and do not change.
+struct DeleteExpiredExecutionsStatement: PostgresPreparedStatement {
+    static let sql = """
+        WITH sweeper AS (
+            SELECT pg_try_advisory_xact_lock(hashtext('astra_mcpd_execution_retention')) AS chosen
+        ), expired AS (
+            SELECT e.id FROM mcp_tool_executions e, sweeper
+            WHERE sweeper.chosen AND e.executed_at < now() - make_interval(days => $1)
+              AND e.status IN ('success', 'error', 'timeout', 'cancelled', 'rate_limited')
+              AND NOT EXISTS (SELECT 1 FROM mcp_callback_deliveries d
+                              WHERE d.execution_id = e.id AND d.delivered_at IS NULL AND d.failed_at IS NULL)
+            ORDER BY e.executed_at
+            LIMIT $2
+            FOR UPDATE OF e SKIP LOCKED
+        ), deleted AS (
+            DELETE FROM mcp_tool_executions e USING expired x WHERE e.id = x.id RETURNING 1
+        )
+        SELECT count(*)::int FROM deleted
+        """
+    typealias Row = Int32
+    static let batchLimit = 5000
+
+    var days: Int
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 2)
+        bindings.append(Int32(days))
+        bindings.append(Int32(Self.batchLimit))
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Int32 {
+        try row.decode(Int32.self)
+    }
+}

@@ -161,6 +161,18 @@ public struct QueueStore: Sendable {
         try await rows(ToolSchemasStatement(ids: ids)).map { (id: $0.0, revision: $0.1, input: $0.2, output: $0.3) }
     }
 
+    /// Deletes finished executions enqueued more than `days` days ago, in batches, at most ten
+    /// per call so one sweep never holds on; returns how many went.
+    func deleteExpiredExecutions(olderThanDays days: Int) async throws -> Int {
+        var deleted = 0
+        for _ in 0..<10 {
+            let batch = Int(try await rows(DeleteExpiredExecutionsStatement(days: days)).first ?? 0)
+            deleted += batch
+            if batch < DeleteExpiredExecutionsStatement.batchLimit { break }
+        }
+        return deleted
+    }
+
     /// Deletes the rate-limit counters of windows that have ended; returns how many.
     func deleteSpentRateCounters() async throws -> Int {
         Int(try await rows(DeleteSpentRateCountersStatement()).first ?? 0)
