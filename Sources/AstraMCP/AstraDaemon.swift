@@ -121,7 +121,7 @@ public struct AstraDaemon: Sendable {
         let startup = StartupService(store: servers, syncOnStart: configuration.syncOnStart, logger: logger)
         let heartbeat = InstanceHeartbeat(
             store: StatusStore(database: database, logger: logger, answerTimeout: answerTimeout), instanceID: queue.workerID,
-            inFlight: { worker.inFlight }, sessions: { pool.liveSessions }, logger: logger)
+            inFlight: { worker.inFlight }, sessions: { pool.liveSessions }, completed: { worker.statistics.completedExecutions }, logger: logger)
         let databaseService = DatabaseService(client: database)
         // Services shut down in reverse order: the watchdog last, so it keeps pinging while the
         // worker drains.

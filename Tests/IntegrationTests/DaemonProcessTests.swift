@@ -180,6 +180,30 @@ struct DaemonProcessTests {
         }
     }
 
+    @Test("systemd's notify protocol: READY once the queue is consumed, a STATUS line with the fleet, WATCHDOG pings at half the interval, STOPPING on SIGTERM")
+    func notifyProtocol() async throws {
+        let socket = try NotifySocket()
+        defer { socket.close() }
+        try await TestDatabase.with { db in
+            let daemon = try DaemonProcess(
+                ["run"], environment: environment(db, ["NOTIFY_SOCKET": socket.path, "WATCHDOG_USEC": "1000000"]))
+            defer { daemon.kill() }
+            _ = try await socket.wait(for: "READY=1") { $0 == "READY=1" }
+            let status = try await socket.wait(for: "a STATUS line with the fleet") { $0.hasPrefix("STATUS=") && $0.contains("in flight") }
+            #expect(status.contains("0 in flight, 0 done in the last minute, 0 ready in the queue, 0 sessions to 0 servers, 0 failing, 0 circuits open"),
+                    "\(status)")
+            // Pings come while the engine makes progress: two within a couple of half-intervals.
+            try await eventually(.seconds(10), "watchdog pings") { socket.times(of: "WATCHDOG=1").count >= 3 }
+            let pings = socket.times(of: "WATCHDOG=1")
+            #expect(pings.count >= 3)
+            daemon.terminate()
+            #expect(try await daemon.waitForExit() == 0, "\(daemon.standardError)")
+            #expect(socket.fields.contains("STOPPING=1"))
+            let ready = socket.fields.firstIndex(of: "READY=1")!, stopping = socket.fields.firstIndex(of: "STOPPING=1")!
+            #expect(ready < stopping)
+        }
+    }
+
     @Test("a configuration file with an unknown key: exit 2 and one line naming the key")
     func unknownConfigurationKey() async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("astra-mcpd-\(UUID().uuidString).conf").path

@@ -12,12 +12,13 @@ public struct StatusStore: Sendable {
     }
 
     /// Says `instanceID` is alive, with its load and its live sessions per server.
-    func heartbeat(instanceID: String, inFlight: Int, sessions: [UUID: Int]) async throws {
+    func heartbeat(instanceID: String, inFlight: Int, sessions: [UUID: Int]) async throws -> FleetGlance {
         let sessionsJSON = "{" + sessions.map { "\"\($0.key.uuidString.lowercased())\":\($0.value)" }.joined(separator: ",") + "}"
-        _ = try await runner.rows(
+        return try await runner.rows(
             InstanceHeartbeatStatement(
                 instanceID: instanceID, hostname: ProcessInfo.processInfo.hostName, pid: ProcessInfo.processInfo.processIdentifier,
-                version: AstraMCPVersion.current, inFlight: Int32(clamping: inFlight), sessionsJSON: sessionsJSON))
+                version: AstraMCPVersion.current, inFlight: Int32(clamping: inFlight), sessionsJSON: sessionsJSON)
+        ).first ?? FleetGlance(readyExecutions: 0, failingServers: 0, openCircuits: 0)
     }
 
     /// Removes `instanceID`'s row: it stopped cleanly.
