@@ -27,6 +27,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Load pg_stat_statements in the throwaway PostgreSQL and print the busiest statements.")
     var statementStatistics = false
 
+    @Flag(name: .long, help: "Only measure JSON Schema validation of tool arguments (no database, no servers).")
+    var schemaOnly = false
+
     @Option(name: .long, help: "The demo MCP server's executable (default: astra-mcpd-demo-server next to this binary).")
     var demoServer: String?
 
@@ -34,6 +37,10 @@ struct BenchCommand: AsyncParsableCommand {
     var fastServer: String?
 
     func run() async throws {
+        if schemaOnly {
+            print(JSONSchemaBenchmark.run())
+            return
+        }
         var configuration = try options.load()
         if options.logLevel == nil { configuration.logLevel = .warning }
         configuration.maxConcurrency = concurrency
@@ -54,6 +61,7 @@ struct BenchCommand: AsyncParsableCommand {
                 ],
                 statementStatistics: statementStatistics
             ).run()
+            print("\n" + JSONSchemaBenchmark.run().description)
         }
     }
 }

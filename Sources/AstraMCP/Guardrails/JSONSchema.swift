@@ -4,7 +4,7 @@
 ///
 /// Covered: `type`, `enum`, `const`, the numeric bounds and `multipleOf`, `minLength` and
 /// `maxLength` (in code points), `pattern`, `format` (`date-time`, `email` and `uri` are
-/// asserted, see ``FormatChecker``), `items`, `prefixItems`, `contains`, `minItems`,
+/// asserted; see FormatCheckers.swift), `items`, `prefixItems`, `contains`, `minItems`,
 /// `maxItems`, `uniqueItems`, `properties`, `patternProperties`, `additionalProperties`,
 /// `required`, `propertyNames`, `minProperties`, `maxProperties`, `dependentRequired`,
 /// `dependentSchemas`, `allOf`, `anyOf`, `oneOf`, `not`, `if`/`then`/`else`, boolean schemas,

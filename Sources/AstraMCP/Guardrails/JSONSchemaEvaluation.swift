@@ -172,27 +172,19 @@ struct JSONSchemaEvaluation {
 
         case .members(let properties, let patterns, let additional):
             guard case .object(let members) = instance else { return }
-            // Sorted so the violations come in a stable order.
-            for key in members.count > 1 ? members.keys.sorted() : Array(members.keys) {
-                if isFull { return }
-                let value = members[key]!
-                var matched = false
-                if let node = properties[key] {
-                    matched = true
-                    descend(node, value, at: .key(key), depth: depth)
-                }
-                for (pattern, node) in patterns where pattern.matches(key) {
-                    matched = true
-                    descend(node, value, at: .key(key), depth: depth)
-                }
-                if !matched, let additional {
-                    if nodes[additional].rejectsEverything {
-                        fail("additional property '\(key)' is not allowed")
-                    } else {
-                        descend(additional, value, at: .key(key), depth: depth)
-                    }
-                }
+            guard recording, members.count > 1 else {
+                checkMembers(members, in: members.keys, properties, patterns, additional, depth: depth)
+                return
             }
+            // Violations must come in a stable order, and hash order is not: a valid object
+            // (the common case) is walked in hash order, and only one with violations is
+            // walked again in key order, replacing what the first walk recorded.
+            let (failuresBefore, violationsBefore) = (failures, violations.count)
+            checkMembers(members, in: members.keys, properties, patterns, additional, depth: depth)
+            guard failures > failuresBefore else { return }
+            failures = failuresBefore
+            violations.removeSubrange(violationsBefore...)
+            checkMembers(members, in: members.keys.sorted(), properties, patterns, additional, depth: depth)
 
         case .propertyNames(let node):
             guard case .object(let members) = instance else { return }
@@ -260,6 +252,33 @@ struct JSONSchemaEvaluation {
 
         case .reference(let node):
             evaluate(node, instance, depth: depth + 1)
+        }
+    }
+
+    /// `properties`, `patternProperties` and `additionalProperties` over `keys` of `members`.
+    private mutating func checkMembers(
+        _ members: [String: JSONValue], in keys: some Sequence<String>, _ properties: [String: Int],
+        _ patterns: [(CompiledPattern, Int)], _ additional: Int?, depth: Int
+    ) {
+        for key in keys {
+            if isFull { return }
+            let value = members[key]!
+            var matched = false
+            if let node = properties[key] {
+                matched = true
+                descend(node, value, at: .key(key), depth: depth)
+            }
+            for (pattern, node) in patterns where pattern.matches(key) {
+                matched = true
+                descend(node, value, at: .key(key), depth: depth)
+            }
+            if !matched, let additional {
+                if nodes[additional].rejectsEverything {
+                    fail("additional property '\(key)' is not allowed")
+                } else {
+                    descend(additional, value, at: .key(key), depth: depth)
+                }
+            }
         }
     }
 

@@ -24,12 +24,12 @@ public enum JSONValue: Sendable {
     ///   stack of whoever later walks the value.
     public static func parse(_ text: String, maxDepth: Int = 256) throws(JSONParseError) -> JSONValue {
         var text = text
-        // withUTF8 rethrows untyped: the typed error goes through a Result.
-        let parsed: Result<JSONValue, JSONParseError> = text.withUTF8 { bytes in
+        // withUTF8 rethrows untyped; carry the typed error out in a Result.
+        let result = text.withUTF8 { bytes -> Result<JSONValue, JSONParseError> in
             var parser = JSONParser(bytes: UnsafeRawBufferPointer(bytes), maxDepth: maxDepth)
-            return Result { () throws(JSONParseError) in try parser.parseDocument() }
+            do throws(JSONParseError) { return .success(try parser.parseDocument()) } catch { return .failure(error) }
         }
-        return try parsed.get()
+        return try result.get()
     }
 
     /// The JSON Schema type name of this value ("integer" for an integral number either way).
