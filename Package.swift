@@ -92,7 +92,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AstraMCPTests",
-            dependencies: ["AstraMCP"],
+            dependencies: ["AstraMCP", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -103,6 +103,7 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),
