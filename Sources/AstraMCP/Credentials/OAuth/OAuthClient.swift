@@ -24,7 +24,7 @@ final class OAuthClient: Sendable {
         var scopesSupported: [String]
     }
 
-    /// One fetch: its waiters wake when it ends and read how it went.
+    /// One fetch: its waiters wake when it ends and read how it went (no failure: ask again).
     private final class Fetch: Sendable {
         let done = AsyncEvent()
         let failure = Mutex<MCPSessionError?>(nil)
@@ -120,7 +120,9 @@ final class OAuthClient: Sendable {
                         state.cache.fetchFailed(now: now())
                         state.fetch = nil
                     }
-                    fetch.failure.withLock { $0 = error }
+                    // A fetch given up because its caller was stopped says nothing about the
+                    // others: they try again themselves.
+                    if error.code != .cancelled { fetch.failure.withLock { $0 = error } }
                     fetch.done.signal()
                     throw error
                 }

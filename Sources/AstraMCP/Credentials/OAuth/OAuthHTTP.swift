@@ -59,6 +59,10 @@ struct OAuthHTTP: Sendable {
             return Response(status: response.status.code, body: Data(body.readableBytesView))
         } catch {
             await clients.release(lease)
+            // The session that asked was stopped: not a fault of the endpoint.
+            if Task.isCancelled || error is CancellationError {
+                throw MCPSessionError(.cancelled, "stopped while talking to OAuth endpoint \(url.prefix(200))")
+            }
             if let error = error as? MCPSessionError { throw error }
             if error is NIOTooManyBytesError {
                 throw MCPSessionError(.misconfigured, "OAuth endpoint \(url.prefix(200)) answered more than \(maxResponseBytes) bytes")
