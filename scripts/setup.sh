@@ -9,8 +9,9 @@
 #      package lists are absent or stale. No service is started (see policy-rc.d below).
 #   2. A Python venv at $REPO/.venv with the PyPI packages `mcp` and `mcp-server-time`
 #      (the reference MCP server used by the demo and the tests) and `standardwebhooks` (the
-#      reference implementation that verifies our callback signatures), skipped when its stamp
-#      file says the same package set is already installed.
+#      reference implementation that verifies our callback signatures) and `authlib` with its
+#      `joserfc` (the OAuth authorization server the OAuth client credentials tests run against),
+#      skipped when its stamp file says the same package set is already installed.
 #
 # Environment overrides: PYTHON (interpreter for the venv, default /usr/bin/python3),
 # ASTRA_PIP_PACKAGES (the pip requirement list, default pinned below).
@@ -21,7 +22,7 @@ VENV="$REPO/.venv"
 APT_PACKAGES=(libpq-dev libcurl4-openssl-dev libsystemd-dev pkg-config postgresql postgresql-contrib
               python3 python3-venv bubblewrap openssl)
 # Pinned so a new upstream release cannot change what the tests see; bump deliberately.
-PIP_PACKAGES="${ASTRA_PIP_PACKAGES:-mcp==2.3.0 mcp-server-time==2026.10.19 standardwebhooks==1.1.0}"
+PIP_PACKAGES="${ASTRA_PIP_PACKAGES:-mcp==2.3.0 mcp-server-time==2026.10.19 standardwebhooks==1.1.0 authlib==1.9.6 joserfc==1.8.0}"
 STAMP="$VENV/.astra-setup-stamp"
 LOG="${TMPDIR:-/tmp}/astra-mcpd-setup.$(id -u).log"
 
