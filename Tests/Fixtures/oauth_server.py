@@ -36,7 +36,7 @@ from authlib.oauth2.rfc6749 import AuthorizationServer, ClientMixin, OAuth2Reque
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
-from joserfc.jwk import ECKey
+from joserfc.jwk import ECKey, RSAKey
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -119,7 +119,11 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         return True
 
     def resolve_client_public_key(self, client):
-        return ECKey.import_key(client.public_key_pem)
+        # An EC key (ES256) or an RSA key (RS256): whichever the PEM holds.
+        try:
+            return ECKey.import_key(client.public_key_pem)
+        except Exception:
+            return RSAKey.import_key(client.public_key_pem)
 
 
 class Grant(ClientCredentialsGrant):
@@ -182,7 +186,7 @@ def metadata(request):
         "introspection_endpoint": issuer + "/introspect",
         "grant_types_supported": ["client_credentials"],
         "token_endpoint_auth_methods_supported": auth_methods,
-        "token_endpoint_auth_signing_alg_values_supported": ["ES256"],
+        "token_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256"],
         "scopes_supported": scopes_supported,
     })
 

@@ -1,5 +1,6 @@
 import AstraMCP
 import Crypto
+import _CryptoExtras
 import Foundation
 import PostgresNIO
 import Testing
@@ -79,11 +80,14 @@ struct OAuthClientCredentialsTests {
         case postChosenFromMetadata
         /// A JWT signed with the client's P-256 key.
         case privateKeyJWT
+        /// A JWT signed with the client's RSA key.
+        case privateKeyJWTRS256
     }
 
-    @Test("client authentication: client_secret_basic, client_secret_post, private_key_jwt", arguments: Method.allCases)
+    @Test("client authentication: client_secret_basic, client_secret_post, private_key_jwt (ES256, RS256)", arguments: Method.allCases)
     func clientAuthentication(method: Method) async throws {
         let key = P256.Signing.PrivateKey()
+        let rsaKey = try _RSA.Signing.PrivateKey(keySize: .bits2048)
         let client: OAuthFixtures.Client
         var authArguments: [String] = []
         switch method {
@@ -92,6 +96,7 @@ struct OAuthClientCredentialsTests {
             client = .init(id: "astra", method: "client_secret_post", secret: Self.secret)
             authArguments = ["--auth-methods", "private_key_jwt,client_secret_post"]
         case .privateKeyJWT: client = .init(id: "astra", method: "private_key_jwt", publicKeyPEM: key.publicKey.pemRepresentation)
+        case .privateKeyJWTRS256: client = .init(id: "astra", method: "private_key_jwt", publicKeyPEM: rsaKey.publicKey.pemRepresentation)
         }
         try await withCredentialKeys { keys in
             try await OAuthFixtures.with(clients: [client], authArguments: authArguments) { oauth in
@@ -104,10 +109,15 @@ struct OAuthClientCredentialsTests {
                             auth["token_endpoint"] = oauth.issuer + "/token"
                         case .postChosenFromMetadata: break
                         case .privateKeyJWT: auth["auth_method"] = "private_key_jwt"
+                        case .privateKeyJWTRS256:
+                            auth["auth_method"] = "private_key_jwt"
+                            auth["signing_algorithm"] = "RS256"
                         }
                         let server = try await daemon.registerOAuthServer("guarded", url: oauth.mcpURL, auth: auth)
                         if method == .privateKeyJWT {
                             try await daemon.storeCredential(key.pemRepresentation, type: "oauth_private_key", for: server, keys: keys)
+                        } else if method == .privateKeyJWTRS256 {
+                            try await daemon.storeCredential(rsaKey.pemRepresentation, type: "oauth_private_key", for: server, keys: keys)
                         } else {
                             try await daemon.storeCredential(Self.secret, type: "oauth_client_secret", for: server, keys: keys)
                         }
@@ -116,7 +126,7 @@ struct OAuthClientCredentialsTests {
                         #expect(row.status == "success", "\(row.errorMessage ?? "")")
                         let requests = oauth.tokenRequests
                         #expect(requests.count == 1, "\(requests)")
-                        let expected = ["client_secret_basic", "client_secret_post", "private_key_jwt"][Method.allCases.firstIndex(of: method)!]
+                        let expected = ["client_secret_basic", "client_secret_post", "private_key_jwt", "private_key_jwt"][Method.allCases.firstIndex(of: method)!]
                         #expect(requests.first?["auth_method"] as? String == expected)
                         #expect(requests.first?["status"] as? Int == 200, "\(requests)")
                         #expect(requests.first?["client_id"] as? String == "astra")

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Testing
+import _CryptoExtras
 
 @testable import AstraMCP
 
@@ -34,6 +35,20 @@ struct ClientAssertionTests {
         let signature = try P256.Signing.ECDSASignature(rawRepresentation: Self.decode(parts[2]))
         #expect(key.publicKey.isValidSignature(signature, for: Data((parts[0] + "." + parts[1]).utf8)))
         #expect(!P256.Signing.PrivateKey().publicKey.isValidSignature(signature, for: Data((parts[0] + "." + parts[1]).utf8)))
+    }
+
+    @Test("an RS256 JWT (PKCS #1 v1.5, SHA-256) verifies with the public key")
+    func rs256() throws {
+        let key = try _RSA.Signing.PrivateKey(keySize: .bits2048)
+        let jwt = try ClientAssertion(clientID: "c", audience: "https://as/token").signed(privateKeyPEM: key.pemRepresentation, algorithm: .rs256)
+        let parts = jwt.split(separator: ".", omittingEmptySubsequences: false)
+        let header = try #require(try JSONSerialization.jsonObject(with: Self.decode(parts[0])) as? [String: Any])
+        #expect(header["alg"] as? String == "RS256")
+        let signature = _RSA.Signing.RSASignature(rawRepresentation: try Self.decode(parts[2]))
+        #expect(key.publicKey.isValidSignature(signature, for: Data((parts[0] + "." + parts[1]).utf8), padding: .insecurePKCS1v1_5))
+        #expect {
+            try ClientAssertion(clientID: "c", audience: "a").signed(privateKeyPEM: P256.Signing.PrivateKey().pemRepresentation, algorithm: .rs256)
+        } throws: { ($0 as? MCPSessionError)?.code == .misconfigured }
     }
 
     @Test("each assertion has a jti of its own")

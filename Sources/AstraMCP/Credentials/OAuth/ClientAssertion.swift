@@ -1,4 +1,5 @@
 import Crypto
+import _CryptoExtras
 import Foundation
 
 /// A `private_key_jwt` client assertion (RFC 7523 §2.2, OpenID Connect Core §9): a JWT signed
@@ -13,7 +14,7 @@ struct ClientAssertion: Sendable {
     /// How long the assertion is valid: it is used at once, so a minute covers clock skew.
     var lifetime: TimeInterval = 60
 
-    /// The compact JWS, signed with `privateKeyPEM` (PKCS#8 or SEC 1 PEM).
+    /// The compact JWS, signed with `privateKeyPEM` (a PEM private key of the algorithm's kind).
     /// - Throws: ``MCPSessionError`` (`misconfigured`) when the key cannot be read; the message
     ///   never contains the key.
     func signed(
@@ -36,6 +37,22 @@ struct ClientAssertion: Sendable {
             }
             // JWS wants ECDSA signatures as R || S (RFC 7518 §3.4), which is the raw form.
             return input + "." + Self.base64URL(signature.rawRepresentation)
+        case .rs256:
+            let key: _RSA.Signing.PrivateKey
+            do {
+                key = try _RSA.Signing.PrivateKey(pemRepresentation: privateKeyPEM)
+            } catch {
+                throw MCPSessionError(.misconfigured, "the oauth_private_key credential is not a PEM RSA (RS256) private key of 2048 bits or more")
+            }
+            let input = signingInput(algorithm: "RS256", now: now, jti: jti)
+            do {
+                // RS256 is PKCS #1 v1.5 over SHA-256 (RFC 7518 §3.3); the name warns against it
+                // for new designs, but it is what the algorithm is.
+                let signature = try key.signature(for: Data(input.utf8), padding: .insecurePKCS1v1_5)
+                return input + "." + Self.base64URL(signature.rawRepresentation)
+            } catch {
+                throw MCPSessionError(.misconfigured, "signing the client assertion failed: \(error)")
+            }
         }
     }
 

@@ -24,7 +24,10 @@ public struct OAuthClientCredentialsConfig: Sendable, Equatable {
 
     /// The algorithm a `private_key_jwt` assertion is signed with.
     public enum SigningAlgorithm: String, Sendable, Equatable {
+        /// ECDSA with P-256 and SHA-256.
         case es256 = "ES256"
+        /// RSASSA-PKCS1-v1_5 with SHA-256 (a key of 2048 bits or more).
+        case rs256 = "RS256"
     }
 
     /// The credential type of a client secret.
@@ -70,7 +73,7 @@ public struct OAuthClientCredentialsConfig: Sendable, Equatable {
         }
         if let algorithm = try string("signing_algorithm") {
             guard let known = SigningAlgorithm(rawValue: algorithm) else {
-                throw ConfigurationError("server config \"auth\" has unsupported signing_algorithm '\(algorithm)' (ES256)")
+                throw ConfigurationError("server config \"auth\" has unsupported signing_algorithm '\(algorithm)' (ES256, RS256)")
             }
             config.signingAlgorithm = known
         }
