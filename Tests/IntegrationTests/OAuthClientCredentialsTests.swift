@@ -41,8 +41,8 @@ struct OAuthClientCredentialsTests {
                 try await TestDatabase.with { db in
                     try await TestDaemon.with(db, configure: Self.configure(keys)) { daemon in
                         let server = try await daemon.registerOAuthServer(
-                            "guarded", url: oauth.mcpURL, type: legacy ? "sse" : "http", auth: ["client_id": "astra"])
-                        try await daemon.storeCredential(Self.secret, type: "oauth_client_secret", for: server, keys: keys)
+                            "guarded", url: oauth.mcpURL, type: legacy ? "sse" : "http", auth: ["client_id": "astra"],
+                            credential: Self.secret, credentialType: "oauth_client_secret", keys: keys)
                         #expect(try await daemon.syncOnceStartable(server).toolsOffered == 4)
                         let (ids, _) = try await daemon.runToCompletion {
                             try await daemon.enqueueMany("add", on: server, count: 8, argumentsSQL: "jsonb_build_object('a', g, 'b', 1)")
@@ -113,14 +113,14 @@ struct OAuthClientCredentialsTests {
                             auth["auth_method"] = "private_key_jwt"
                             auth["signing_algorithm"] = "RS256"
                         }
-                        let server = try await daemon.registerOAuthServer("guarded", url: oauth.mcpURL, auth: auth)
-                        if method == .privateKeyJWT {
-                            try await daemon.storeCredential(key.pemRepresentation, type: "oauth_private_key", for: server, keys: keys)
-                        } else if method == .privateKeyJWTRS256 {
-                            try await daemon.storeCredential(rsaKey.pemRepresentation, type: "oauth_private_key", for: server, keys: keys)
-                        } else {
-                            try await daemon.storeCredential(Self.secret, type: "oauth_client_secret", for: server, keys: keys)
-                        }
+                        let (credential, credentialType) =
+                            switch method {
+                            case .privateKeyJWT: (key.pemRepresentation, "oauth_private_key")
+                            case .privateKeyJWTRS256: (rsaKey.pemRepresentation, "oauth_private_key")
+                            case .basicWithTokenEndpoint, .postChosenFromMetadata: (Self.secret, "oauth_client_secret")
+                            }
+                        let server = try await daemon.registerOAuthServer(
+                            "guarded", url: oauth.mcpURL, auth: auth, credential: credential, credentialType: credentialType, keys: keys)
                         try await daemon.syncOnceStartable(server)
                         let row = try await daemon.run("echo", on: server, arguments: #"{"text":"authenticated"}"#)
                         #expect(row.status == "success", "\(row.errorMessage ?? "")")
@@ -142,8 +142,9 @@ struct OAuthClientCredentialsTests {
             try await OAuthFixtures.with(clients: [.init(id: "astra", method: "client_secret_basic", secret: Self.secret)], expiresIn: 3) { oauth in
                 try await TestDatabase.with { db in
                     try await TestDaemon.with(db, configure: Self.configure(keys)) { daemon in
-                        let server = try await daemon.registerOAuthServer("guarded", url: oauth.mcpURL, auth: ["client_id": "astra"])
-                        try await daemon.storeCredential(Self.secret, type: "oauth_client_secret", for: server, keys: keys)
+                        let server = try await daemon.registerOAuthServer(
+                            "guarded", url: oauth.mcpURL, auth: ["client_id": "astra"],
+                            credential: Self.secret, credentialType: "oauth_client_secret", keys: keys)
                         try await daemon.syncOnceStartable(server)
                         // Calls one after another until the third token has been issued (about 5 s).
                         var calls = 0
@@ -176,8 +177,9 @@ struct OAuthClientCredentialsTests {
             try await OAuthFixtures.with(clients: [.init(id: "astra", method: "client_secret_basic", secret: Self.secret)]) { oauth in
                 try await TestDatabase.with { db in
                     try await TestDaemon.with(db, configure: Self.configure(keys)) { daemon in
-                        let server = try await daemon.registerOAuthServer("guarded", url: oauth.mcpURL, auth: ["client_id": "astra"])
-                        try await daemon.storeCredential(Self.secret, type: "oauth_client_secret", for: server, keys: keys)
+                        let server = try await daemon.registerOAuthServer(
+                            "guarded", url: oauth.mcpURL, auth: ["client_id": "astra"],
+                            credential: Self.secret, credentialType: "oauth_client_secret", keys: keys)
                         try await daemon.syncOnceStartable(server)
                         try await daemon.execute("UPDATE mcp_tools SET is_idempotent = false WHERE server_id = '\(server.id)' AND tool_name = 'append'")
                         #expect(try await daemon.run("append", on: server, arguments: #"{"text":"first"}"#).status == "success")
@@ -187,8 +189,11 @@ struct OAuthClientCredentialsTests {
                         let row = try await daemon.run("append", on: server, arguments: #"{"text":"second"}"#)
                         #expect(row.status == "success", "\(row.errorMessage ?? "")")
                         #expect(oauth.tokenRequests.count == 2, "one new token after the 401: \(oauth.tokenRequests)")
+                        // The revoked token was refused once: for the call, unless a ping got there first
+                        // (then the call went with the new token at once).
                         let refusedWithToken = oauth.unauthorized.filter { $0["had_token"] as? Bool == true }
-                        #expect(refusedWithToken.count == 1, "\(refusedWithToken)")
+                        #expect(!refusedWithToken.isEmpty)
+                        #expect(refusedWithToken.filter { $0["method"] as? String == "tools/call" }.count <= 1, "\(refusedWithToken)")
                         #expect(oauth.appends.map { $0["text"] as? String } == ["first", "second"], "each call ran exactly once")
                     }
                 }
@@ -206,8 +211,9 @@ struct OAuthClientCredentialsTests {
             try await OAuthFixtures.with(clients: clients, mcpArguments: ["--tool-scope", "admin_echo=mcp:admin"]) { oauth in
                 try await TestDatabase.with { db in
                     try await TestDaemon.with(db, configure: Self.configure(keys)) { daemon in
-                        let server = try await daemon.registerOAuthServer("guarded", url: oauth.mcpURL, auth: ["client_id": "astra"])
-                        try await daemon.storeCredential(Self.secret, type: "oauth_client_secret", for: server, keys: keys)
+                        let server = try await daemon.registerOAuthServer(
+                            "guarded", url: oauth.mcpURL, auth: ["client_id": "astra"],
+                            credential: Self.secret, credentialType: "oauth_client_secret", keys: keys)
                         try await daemon.syncOnceStartable(server)
                         let row = try await daemon.run("admin_echo", on: server, arguments: #"{"text":"admin"}"#)
                         #expect(row.status == "success", "\(row.errorMessage ?? "")")
@@ -216,8 +222,9 @@ struct OAuthClientCredentialsTests {
                         #expect(requests.last?["scope"] as? String == "mcp:tools mcp:admin")
                         #expect(oauth.forbidden.count == 1)
 
-                        let narrow = try await daemon.registerOAuthServer("narrow", url: oauth.mcpURL, auth: ["client_id": "narrow"])
-                        try await daemon.storeCredential(Self.secret, type: "oauth_client_secret", for: narrow, keys: keys)
+                        let narrow = try await daemon.registerOAuthServer(
+                            "narrow", url: oauth.mcpURL, auth: ["client_id": "narrow"],
+                            credential: Self.secret, credentialType: "oauth_client_secret", keys: keys)
                         try await daemon.syncOnceStartable(narrow)
                         let before = (oauth.tokenRequests.count, oauth.forbidden.count)
                         let refused = try await daemon.run("admin_echo", on: narrow, arguments: #"{"text":"admin"}"#)
@@ -238,10 +245,10 @@ struct OAuthClientCredentialsTests {
             try await OAuthFixtures.with(clients: [.init(id: "astra", method: "client_secret_post", secret: Self.secret)]) { oauth in
                 try await TestDatabase.with { db in
                     try await TestDaemon.with(db, configure: Self.configure(keys)) { daemon in
-                        let server = try await daemon.registerOAuthServer(
-                            "guarded", url: oauth.mcpURL, auth: ["client_id": "astra", "auth_method": "client_secret_post"])
                         let wrong = "wrong-secret-90210"
-                        try await daemon.storeCredential(wrong, type: "oauth_client_secret", for: server, keys: keys)
+                        let server = try await daemon.registerOAuthServer(
+                            "guarded", url: oauth.mcpURL, auth: ["client_id": "astra", "auth_method": "client_secret_post"], credential: wrong,
+                            credentialType: "oauth_client_secret", keys: keys)
                         try await daemon.addTool("add", to: server)
                         let row = try await daemon.run("add", on: server, arguments: #"{"a":1,"b":2}"#)
                         #expect(row.status == "error")

@@ -80,31 +80,38 @@ final class OAuthFixtures: @unchecked Sendable {
 
 extension TestDaemon {
     /// Inserts a remote server whose tokens come from the client credentials grant, with
-    /// `auth` merged into its `config.auth`. Plain http:// on loopback, as the test says.
-    func registerOAuthServer(_ name: String, url: String, type: String = "http", auth: [String: String]) async throws -> ServerDescriptor {
+    /// `auth` merged into its `config.auth`, and its credential (`credential_type` `type`).
+    /// The row is inserted inactive and activated once the credential is stored, so that no
+    /// session starts without it (nor is replaced because it changed). Plain http:// on
+    /// loopback, as the test says.
+    func registerOAuthServer(
+        _ name: String, url: String, type: String = "http", auth: [String: String], credential: String, credentialType: String, keys: String
+    ) async throws -> ServerDescriptor {
         var authObject: [String: String] = ["type": "oauth_client_credentials"]
         authObject.merge(auth) { $1 }
         let object: [String: Any] = ["url": url, "auth": authObject, "allow_insecure_http": true]
         let config = String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)
         let rows = try await database.query(
-            "INSERT INTO mcp_servers (team_id, name, server_type, config) VALUES (\(team), \(name), \(type), \(config)::jsonb) RETURNING id, config::text",
+            """
+            INSERT INTO mcp_servers (team_id, name, server_type, config, is_active) VALUES (\(team), \(name), \(type), \(config)::jsonb, false)
+            RETURNING id
+            """,
             logger: logger
         ).collect()
-        let (id, stored) = try rows[0].decode((UUID, String).self)
-        return ServerDescriptor(id: id, name: name, serverType: type, isActive: true, configJSON: stored)
+        let id = try rows[0].decode(UUID.self)
+        try await CredentialStore(database: database, keyring: try CredentialKeyring.load(directory: keys), logger: logger)
+            .store(secret: credential, serverID: id, credentialType: credentialType)
+        let active = try await database.query(
+            "UPDATE mcp_servers SET is_active = true WHERE id = \(id) RETURNING config::text", logger: logger
+        ).collect()
+        return ServerDescriptor(id: id, name: name, serverType: type, isActive: true, configJSON: try active[0].decode(String.self))
     }
 
-    /// Syncs `server`'s tools once a session can start: one the daemon started for the new row
-    /// before its credential was stored failed for want of it, and is held back briefly.
+    /// Syncs `server`'s tools once a session can start: the server watcher may stop a session
+    /// that starts while it acts on the row's activation, and a stopped start is held back briefly.
     @discardableResult
     func syncOnceStartable(_ server: ServerDescriptor) async throws -> ToolSyncer.Result {
         try await eventually(.seconds(10), "a sync with the stored credential") { [self] in (try? await sync(server)) != nil }
         return try await sync(server)
-    }
-
-    /// Stores a server's credential encrypted, as `astra-mcpd credentials set` does.
-    func storeCredential(_ secret: String, type: String, for server: ServerDescriptor, keys: String) async throws {
-        try await CredentialStore(database: database, keyring: try CredentialKeyring.load(directory: keys), logger: logger)
-            .store(secret: secret, serverID: server.id, credentialType: type)
     }
 }
