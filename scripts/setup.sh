@@ -12,8 +12,9 @@
 #      reference implementation that verifies our callback signatures), `jsonschema` and
 #      `hypothesis` (the reference JSON Schema validator and the generator of the differential
 #      test's schemas and instances), with `rfc3339-validator` and `rfc3987`, without which
-#      jsonschema silently skips the `date-time` and `uri` formats; skipped when its stamp file
-#      says the same package set is already installed.
+#      jsonschema silently skips the `date-time` and `uri` formats, and `authlib` with its
+#      `joserfc` (the OAuth authorization server the OAuth client credentials tests run against);
+#      skipped when its stamp file says the same package set is already installed.
 #
 # Environment overrides: PYTHON (interpreter for the venv, default /usr/bin/python3),
 # ASTRA_PIP_PACKAGES (the pip requirement list, default pinned below).
@@ -24,7 +25,7 @@ VENV="$REPO/.venv"
 APT_PACKAGES=(libpq-dev libcurl4-openssl-dev libsystemd-dev pkg-config postgresql postgresql-contrib
               python3 python3-venv bubblewrap openssl)
 # Pinned so a new upstream release cannot change what the tests see; bump deliberately.
-PIP_PACKAGES="${ASTRA_PIP_PACKAGES:-mcp==2.3.0 mcp-server-time==2026.10.19 standardwebhooks==1.1.0 jsonschema==4.26.0 hypothesis==6.170.17 rfc3339-validator==0.1.4 rfc3987==1.3.8}"
+PIP_PACKAGES="${ASTRA_PIP_PACKAGES:-mcp==2.3.0 mcp-server-time==2026.10.19 standardwebhooks==1.1.0 jsonschema==4.26.0 hypothesis==6.170.17 rfc3339-validator==0.1.4 rfc3987==1.3.8 authlib==1.9.6 joserfc==1.8.0}"
 STAMP="$VENV/.astra-setup-stamp"
 LOG="${TMPDIR:-/tmp}/astra-mcpd-setup.$(id -u).log"
 

@@ -54,16 +54,19 @@ struct SetCredential: AsyncParsableCommand {
     @Argument(help: "The server's name or id.")
     var server: String
 
-    @Argument(help: "The credential type: api_key, oauth_token, basic_auth or custom.")
+    @Argument(help: "The credential type: api_key, oauth_token, basic_auth, custom, oauth_client_secret or oauth_private_key (a PEM, read to the end of input).")
     var type: String
 
     func run() async throws {
         let configuration = try options.load()
         let logger = options.logger(configuration)
-        guard ["api_key", "oauth_token", "basic_auth", "custom"].contains(type) else {
-            CommonOptions.fail("unknown credential type '\(type)' (api_key, oauth_token, basic_auth, custom)", code: 2)
+        let types = ["api_key", "oauth_token", "basic_auth", "custom", "oauth_client_secret", "oauth_private_key"]
+        guard types.contains(type) else {
+            CommonOptions.fail("unknown credential type '\(type)' (\(types.joined(separator: ", ")))", code: 2)
         }
-        guard let line = readLine(strippingNewline: true), !line.isEmpty else {
+        // A private key is a PEM of several lines: all of the input, not its first line.
+        let input = type == "oauth_private_key" ? Self.readAll() : readLine(strippingNewline: true)
+        guard let line = input, !line.isEmpty else {
             CommonOptions.fail("no secret on standard input", code: 2)
         }
         let (server, type) = (self.server, self.type)
@@ -109,5 +112,15 @@ struct NewKey: AsyncParsableCommand {
             let id = try CredentialKeyring.generateKey(in: configuration.credentialKeysDirectory)
             print("created key \(id) in \(configuration.credentialKeysDirectory)")
         }
+    }
+}
+
+extension SetCredential {
+    /// All of standard input, trailing newlines dropped.
+    static func readAll() -> String? {
+        var lines: [String] = []
+        while let line = readLine(strippingNewline: true) { lines.append(line) }
+        while lines.last?.isEmpty == true { lines.removeLast() }
+        return lines.isEmpty ? nil : lines.joined(separator: "\n")
     }
 }

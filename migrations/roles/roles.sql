@@ -135,8 +135,8 @@ BEGIN
     IF to_regclass('astra_mcpd_migrations') IS NOT NULL THEN
         EXECUTE 'SELECT max(version) FROM astra_mcpd_migrations' INTO schema_version;
     END IF;
-    IF coalesce(schema_version, 0) < 16 THEN
-        RAISE EXCEPTION 'astra-mcpd''s schema is not here, or older than migration 16: run astra-mcpd migrate first (search_path: %)',
+    IF coalesce(schema_version, 0) < 17 THEN
+        RAISE EXCEPTION 'astra-mcpd''s schema is not here, or older than migration 17: run astra-mcpd migrate first (search_path: %)',
             current_setting('search_path');
     END IF;
     SELECT string_agg(c.relname, ', ' ORDER BY c.relname) INTO unknown

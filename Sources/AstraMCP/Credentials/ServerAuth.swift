@@ -5,7 +5,10 @@ import Foundation
 /// - `{"type": "bearer"}`: `Authorization: Bearer <secret>`;
 /// - `{"type": "basic"}`: the secret is `user:password`, sent as `Authorization: Basic …`;
 /// - `{"type": "custom", "headers": {"X-Key": "{secret}", "X-Org": "acme"}}`: headers with the
-///   secret in place of `{secret}`.
+///   secret in place of `{secret}`;
+/// - `{"type": "oauth_client_credentials", "client_id": "…", …}`: access tokens obtained with
+///   the OAuth 2.1 client credentials grant (see ``OAuthClientCredentialsConfig``), sent as
+///   `Authorization: Bearer …`.
 ///
 /// The secret itself is in `mcp_server_credentials`, under the `credential_type` named here.
 public struct ServerAuth: Sendable, Equatable {
@@ -14,6 +17,7 @@ public struct ServerAuth: Sendable, Equatable {
         case bearer
         case basic
         case custom(headers: [String: String])
+        case oauthClientCredentials(OAuthClientCredentialsConfig)
     }
     let kind: Kind
 
@@ -24,7 +28,14 @@ public struct ServerAuth: Sendable, Equatable {
         case .bearer: return "oauth_token"
         case .basic: return "basic_auth"
         case .custom: return "custom"
+        case .oauthClientCredentials(let config): return (config.authMethod ?? .clientSecretBasic).credentialType
         }
+    }
+
+    /// The client credentials grant's configuration, when tokens are obtained that way.
+    public var oauthClientCredentials: OAuthClientCredentialsConfig? {
+        if case .oauthClientCredentials(let config) = kind { return config }
+        return nil
     }
 
     /// Parses `config.auth`; nil when there is none.
@@ -48,8 +59,11 @@ public struct ServerAuth: Sendable, Equatable {
                 throw ConfigurationError("server config \"auth\" of type custom needs \"headers\" (string values)")
             }
             return ServerAuth(kind: .custom(headers: headers))
+        case "oauth_client_credentials":
+            return ServerAuth(kind: .oauthClientCredentials(try OAuthClientCredentialsConfig.parse(object)))
         default:
-            throw ConfigurationError("server config \"auth\" has unknown type '\(type)' (api_key, bearer, basic, custom)")
+            throw ConfigurationError(
+                "server config \"auth\" has unknown type '\(type)' (api_key, bearer, basic, custom, oauth_client_credentials)")
         }
     }
 
@@ -60,6 +74,8 @@ public struct ServerAuth: Sendable, Equatable {
         case .bearer: return [("Authorization", "Bearer " + secret)]
         case .basic: return [("Authorization", "Basic " + Data(secret.utf8).base64EncodedString())]
         case .custom(let headers): return headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value.replacingOccurrences(of: "{secret}", with: secret)) }
+        // The secret is the client's; its tokens come from the authorization server (OAuthClient).
+        case .oauthClientCredentials: return []
         }
     }
 }

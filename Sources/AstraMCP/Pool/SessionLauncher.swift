@@ -13,6 +13,9 @@ struct SessionLauncher: Sendable {
     var handlersForServer: @Sendable (ServerDescriptor) -> MCPConnection.Handlers
     /// Looks up a server's stored secret of a `credential_type` (for `auth`, or `env`).
     var credentials: @Sendable (ServerDescriptor, String) async throws -> StoredSecret
+    /// The OAuth clients of the servers that use the client credentials grant (their tokens
+    /// outlive any one session).
+    var oauthClients = OAuthClients()
 
     /// Runs the session of `server` until it ends or `stop` is signalled.
     /// - Parameters:
@@ -113,7 +116,12 @@ struct SessionLauncher: Sendable {
     ) async -> HTTPEndpoint? {
         var headers: [(String, String)] = []
         var secrets: [String] = []
-        if let auth = config.auth {
+        var oauth: OAuthClient?
+        if let oauthConfig = config.auth?.oauthClientCredentials {
+            // Tokens come and go; the client secret or key is read when a token is fetched.
+            oauth = oauthClient(server, config, oauthConfig)
+            connection.redact(changing: { [oauth] in oauth?.secrets ?? [] })
+        } else if let auth = config.auth {
             do {
                 let stored = try await credentials(server, auth.credentialType)
                 headers = auth.headers(secret: stored.secret)
@@ -135,8 +143,19 @@ struct SessionLauncher: Sendable {
         connection.redact(secrets)
         return HTTPEndpoint(
             config: config, serverName: server.name, client: clients.client, singleUseClient: clients.singleUseClient!, logger: logger,
-            maxMessageBytes: configuration.maxMessageBytes, credentialHeaders: headers, secrets: secrets,
+            maxMessageBytes: configuration.maxMessageBytes, credentialHeaders: headers, secrets: secrets, oauth: oauth,
             readTimeout: TimeAmount(configuration.httpReadTimeout))
+    }
+
+    /// The server's OAuth client, shared by its sessions; its HTTP goes through the pinned,
+    /// policy-checked clients.
+    private func oauthClient(_ server: ServerDescriptor, _ config: HTTPServerConfig, _ oauthConfig: OAuthClientCredentialsConfig) -> OAuthClient {
+        oauthClients.client(for: server) {
+            OAuthClient(
+                target: .init(serverName: server.name, serverURL: config.url, config: oauthConfig),
+                http: OAuthHTTP(clients: httpClients, allowInsecureHTTP: config.allowInsecureHTTP, logger: logger),
+                credential: { [credentials] type in try await credentials(server, type).secret }, logger: logger)
+        }
     }
 
     /// A failed start, said as one: what went wrong during initialize.

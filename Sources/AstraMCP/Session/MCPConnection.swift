@@ -90,6 +90,8 @@ public final class MCPConnection: Sendable {
     let closed = AsyncEvent()
     /// The server's credentials: never repeated in an error's text.
     private let secrets = Mutex<[String]>([])
+    /// Secrets that change while the connection lives (OAuth access tokens).
+    private let changingSecrets = Mutex<(@Sendable () -> [String])?>(nil)
 
     public init(
         serverName: String,
@@ -272,6 +274,12 @@ public final class MCPConnection: Sendable {
     public func redact(_ secrets: [String]) {
         guard !secrets.isEmpty else { return }
         self.secrets.withLock { $0.append(contentsOf: secrets) }
+    }
+
+    /// Redacts whatever `secrets` gives at the time (tokens that are replaced while the
+    /// connection lives), as ``redact(_:)`` does.
+    func redact(changing secrets: @escaping @Sendable () -> [String]) {
+        changingSecrets.withLock { $0 = secrets }
     }
 
     /// Keeps handing `token`'s progress to ``Handlers/progress`` after its request ended (a
@@ -570,7 +578,7 @@ public final class MCPConnection: Sendable {
             pending.continuation.resume(returning: MCPResponse(bytes: Array(line), result: result))
         } else if let error {
             var failure = Self.remoteError(error, scanner: scanner, method: pending.method)
-            let secrets = self.secrets.withLock { $0 }
+            let secrets = self.secrets.withLock { $0 } + (changingSecrets.withLock { $0 }?() ?? [])
             if !secrets.isEmpty { failure.message = redacting(secrets, in: failure.message) }
             pending.continuation.resume(throwing: failure)
         } else {

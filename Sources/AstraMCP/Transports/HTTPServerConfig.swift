@@ -9,6 +9,9 @@ public struct HTTPServerConfig: Sendable, Equatable {
     public var url: String
     /// How the credential is presented, if the server needs one.
     public var auth: ServerAuth?
+    /// Whether credentials may go over plain `http://` (`allow_insecure_http`): also to the
+    /// OAuth metadata and token endpoints.
+    public var allowInsecureHTTP = false
 
     /// Parses the `config` column; the error says which field is wrong.
     public static func parse(json: String) throws(ConfigurationError) -> HTTPServerConfig {
@@ -21,10 +24,11 @@ public struct HTTPServerConfig: Sendable, Equatable {
             throw ConfigurationError("server config needs \"url\": an http:// or https:// URL")
         }
         let auth = try ServerAuth.parse(object["auth"])
-        if auth != nil, components.scheme == "http", object["allow_insecure_http"] as? Bool != true {
+        let allowInsecureHTTP = object["allow_insecure_http"] as? Bool == true
+        if auth != nil, components.scheme == "http", !allowInsecureHTTP {
             throw ConfigurationError(
                 "server config would send its credential over plain http://; use https://, or set \"allow_insecure_http\": true if the network is trusted")
         }
-        return HTTPServerConfig(url: url, auth: auth)
+        return HTTPServerConfig(url: url, auth: auth, allowInsecureHTTP: allowInsecureHTTP)
     }
 }

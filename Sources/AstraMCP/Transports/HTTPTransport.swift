@@ -24,6 +24,8 @@ struct HTTPEndpoint: Sendable {
     var credentialHeaders: [(String, String)] = []
     /// Secrets to keep out of every message (a server may echo a header back).
     var secrets: [String] = []
+    /// Gets the server's access tokens, when it uses the OAuth client credentials grant.
+    var oauth: OAuthClient?
     /// How long to wait for a response head (the HTTP client's read timeout covers silences
     /// after it).
     var readTimeout: TimeAmount = .seconds(300)
@@ -81,7 +83,8 @@ extension HTTPTransport {
     var logger: Logger { endpoint.logger }
     var maxMessageBytes: Int { endpoint.maxMessageBytes }
     var credentialHeaders: [(String, String)] { endpoint.credentialHeaders }
-    var secrets: [String] { endpoint.secrets }
+    /// The fixed secrets and the OAuth client's current ones.
+    var secrets: [String] { endpoint.secrets + (endpoint.oauth?.secrets ?? []) }
     var readTimeout: TimeAmount { endpoint.readTimeout }
 
     /// A non-success HTTP status: 5xx and 429 are the server being unavailable (transient),
@@ -110,7 +113,12 @@ extension HTTPTransport {
 
     /// The server could not be reached, or the connection broke.
     func unreachable(_ error: any Error) -> MCPSessionError {
-        MCPSessionError(
+        // Already said (an OAuth failure, a refused session): kept as it is.
+        if var error = error as? MCPSessionError {
+            error.message = redacting(secrets, in: error.message)
+            return error
+        }
+        return MCPSessionError(
             .disconnected, redacting(secrets, in: "server '\(serverName)' could not be reached: \(error)"),
             requestNeverSent: error is RequestNeverSent)
     }

@@ -46,7 +46,7 @@ struct LegacySSETransport: HTTPTransport, MCPTransport {
         request.headers.add(name: "Accept", value: "text/event-stream")
         for (name, value) in credentialHeaders { request.headers.add(name: name, value: value) }
         do {
-            let response = try await client.execute(request, timeout: readTimeout, logger: logger)
+            let response = try await authorized(request) { try await client.execute($0, timeout: readTimeout, logger: logger) }
             guard response.status.code == 200 else {
                 // Without its stream the session cannot work at all: whatever the status, it is down.
                 var error = await statusError(reading: response)
@@ -90,7 +90,9 @@ struct LegacySSETransport: HTTPTransport, MCPTransport {
             repeatable = known
         }
         do {
-            let response = try await send(request, body: body, repeatable: repeatable)
+            let response = try await authorizedSend(request, body: body, repeatable: repeatable) {
+                requestID.map { connection.isRepeatable(id: $0) != nil } ?? true
+            }
             let excerpt = try await response.body.collect(upTo: 64 << 10)
             guard (200..<300).contains(response.status.code) else {
                 if let requestID { connection.failRequest(id: requestID, statusError(response, excerpt: String(buffer: excerpt))) }

@@ -89,7 +89,9 @@ struct StreamableHTTPTransport: HTTPTransport, MCPTransport {
                 guard let known = connection.isRepeatable(id: requestID) else { return }
                 repeatable = known
             }
-            let response = try await send(request(session: session), body: body, repeatable: repeatable)
+            let response = try await authorizedSend(request(session: session), body: body, repeatable: repeatable) {
+                requestID.map { connection.isRepeatable(id: $0) != nil } ?? true
+            }
             // The server names the session in its answer to initialize (later answers may echo
             // it, but one arriving late must not bring back an expired session).
             if isInitialize {
@@ -173,7 +175,9 @@ struct StreamableHTTPTransport: HTTPTransport, MCPTransport {
             parser.finish()
             logger.debug("resuming a reply stream", metadata: ["server": "\(serverName)", "last_event_id": "\(lastEventID)"])
             do {
-                let response = try await client.execute(streamRequest(session: session, lastEventID: lastEventID), timeout: readTimeout, logger: logger)
+                let response = try await authorized(streamRequest(session: session, lastEventID: lastEventID)) {
+                    try await client.execute($0, timeout: readTimeout, logger: logger)
+                }
                 guard response.status.code == 200, Self.isEventStream(response) else {
                     let error = await statusError(reading: response)
                     return MCPSessionError(error.code, "\(error.message) (resuming a cut reply with Last-Event-ID)")
@@ -199,8 +203,9 @@ struct StreamableHTTPTransport: HTTPTransport, MCPTransport {
         while !Task.isCancelled, !connection.isClosed {
             let lastEventID = parser.lastEventID
             do {
-                let response = try await client.execute(
-                    streamRequest(session: session, lastEventID: lastEventID.isEmpty ? nil : lastEventID), timeout: readTimeout, logger: logger)
+                let response = try await authorized(streamRequest(session: session, lastEventID: lastEventID.isEmpty ? nil : lastEventID)) {
+                    try await client.execute($0, timeout: readTimeout, logger: logger)
+                }
                 guard response.status.code == 200, Self.isEventStream(response) else {
                     _ = try? await response.body.collect(upTo: 2048)
                     // 404: the session expired; the next POST starts a new one, try with that.
@@ -291,13 +296,13 @@ struct StreamableHTTPTransport: HTTPTransport, MCPTransport {
             {"jsonrpc":"2.0","id":"astra-renew","method":"initialize","params":{"protocolVersion":"\(session.protocolVersion ?? MCPProtocol.requestedVersion)",\
             "capabilities":{},"clientInfo":{"name":"\(MCPProtocol.clientName)","version":"\(MCPProtocol.clientVersion)"}}}
             """.utf8)
-        let response = try await send(request(session: session, sessionID: .some(nil)), body: initialize)
+        let response = try await authorizedSend(request(session: session, sessionID: .some(nil)), body: initialize)
         guard response.status.code == 200, let id = response.headers.first(name: "Mcp-Session-Id") else {
             throw MCPSessionError(.disconnected, "server '\(serverName)' refused a new session (HTTP \(response.status.code))")
         }
         _ = try await response.body.collect(upTo: maxMessageBytes)
         let initialized = Array(#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.utf8)
-        _ = try await send(request(session: session, sessionID: id), body: initialized).body.collect(upTo: 64 << 10)
+        _ = try await authorizedSend(request(session: session, sessionID: id), body: initialized).body.collect(upTo: 64 << 10)
         return id
     }
 
@@ -307,7 +312,7 @@ struct StreamableHTTPTransport: HTTPTransport, MCPTransport {
         var request = HTTPClientRequest(url: config.url)
         request.method = .DELETE
         addSessionHeaders(to: &request, session: session)
-        _ = try? await client.execute(request, timeout: .seconds(5), logger: logger).body.collect(upTo: 64 << 10)
+        _ = try? await authorized(request) { try await client.execute($0, timeout: .seconds(5), logger: logger) }.body.collect(upTo: 64 << 10)
     }
 
     private static func isEventStream(_ response: HTTPClientResponse) -> Bool {

@@ -42,6 +42,11 @@ final class PythonFixture: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: record)
     }
 
+    /// Sends `signal` to the fixture (a lever some fixtures offer, such as SIGUSR1).
+    func send(signal: Int32) {
+        if let process, process.isRunning { kill(process.processIdentifier, signal) }
+    }
+
     deinit { stop() }
 
     /// The names of the recorded files that start with `prefix`, sorted.
