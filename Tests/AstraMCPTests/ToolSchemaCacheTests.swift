@@ -14,28 +14,45 @@ struct ToolSchemaCacheTests {
             attempt: 1, leaseToken: UUID(), maxAttempts: nil, idempotent: false, enqueuedAt: Date(), toolID: tool, schemaRevision: revision)
     }
 
-    @Test("a batch's missing schemas are fetched in one call, then served from the cache until the revision moves on")
+    @Test("executions of a tool whose schemas are missing share one fetch; then the cache serves them until the revision moves on")
     func revisions() async throws {
         let (a, b) = (UUID(), UUID())
         let stored = Mutex<[UUID: (Int64, String)]>([a: (1, #"{"type": "object", "required": ["a"]}"#), b: (1, #"{"type": "object"}"#)])
-        let fetches = Mutex<[[UUID]]>([])
+        let fetches = Mutex<[UUID]>([])
         let cache = ToolSchemaCache { ids in
-            fetches.withLock { $0.append(ids.sorted { $0.uuidString < $1.uuidString }) }
+            fetches.withLock { $0 += ids }
             return stored.withLock { stored in ids.compactMap { id in stored[id].map { (id: id, revision: $0.0, input: $0.1, output: nil) } } }
         }
-        try await cache.load(for: [execution(tool: a, revision: 1), execution(tool: a, revision: 1), execution(tool: b, revision: 1)])
-        #expect(fetches.withLock { $0.count } == 1 && fetches.withLock { $0[0].count } == 2, "one fetch for both tools")
-        try await cache.load(for: [execution(tool: a, revision: 1)])
-        #expect(fetches.withLock { $0.count } == 1, "cached")
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<20 { group.addTask { _ = try await cache.schemas(for: execution(tool: a, revision: 1)) } }
+            group.addTask { _ = try await cache.schemas(for: execution(tool: b, revision: 1)) }
+            try await group.waitForAll()
+        }
+        #expect(fetches.withLock { $0.filter { $0 == a }.count } == 1, "one fetch for twenty executions of a tool")
+        #expect(fetches.withLock { $0.count } == 2)
         #expect(try await cache.schemas(for: execution(tool: a, revision: 1)).inputProblem(argumentsJSON: "{}", toolName: "add") != nil)
+        #expect(fetches.withLock { $0.count } == 2, "cached")
 
         // The schema changes: a claim with the new revision fetches it again.
         stored.withLock { $0[a] = (2, #"{"type": "object"}"#) }
         let fresh = try await cache.schemas(for: execution(tool: a, revision: 2))
         #expect(fresh.revision == 2 && fresh.inputProblem(argumentsJSON: "{}", toolName: "add") == nil)
-        #expect(fetches.withLock { $0.count } == 2)
+        #expect(fetches.withLock { $0.count } == 3)
         // A tool that is gone is an error, not a pass.
         await #expect(throws: ToolSchemaCache.ToolGone.self) { _ = try await cache.schemas(for: execution(tool: UUID(), revision: 1)) }
+    }
+
+    @Test("a failed fetch fails its execution (to be retried), and the next one asks again")
+    func failedFetch() async throws {
+        let failing = Mutex(true)
+        let cache = ToolSchemaCache { ids in
+            if failing.withLock({ $0 }) { throw ToolSchemaCache.ToolGone(description: "database restarting") }
+            return ids.map { (id: $0, revision: 1, input: "{}", output: nil) }
+        }
+        let tool = UUID()
+        await #expect(throws: (any Error).self) { _ = try await cache.schemas(for: execution(tool: tool, revision: 1)) }
+        failing.withLock { $0 = false }
+        #expect(try await cache.schemas(for: execution(tool: tool, revision: 1)).revision == 1)
     }
 
     @Test("past maxEntries tools the cache starts over, so its memory stays bounded")
@@ -45,7 +62,7 @@ struct ToolSchemaCacheTests {
         for _ in 0..<5 {
             let tool = UUID()
             tools.append(tool)
-            try await cache.load(for: [execution(tool: tool, revision: 1)])
+            _ = try await cache.schemas(for: execution(tool: tool, revision: 1))
         }
         #expect(tools.filter { cache.cached(execution(tool: $0, revision: 1)) != nil }.count <= 3)
     }

@@ -341,13 +341,6 @@ public final class QueueWorker: Service, Sendable {
             }
             caps.claimed(claimed)
             leases.hold(claimed)
-            // The batch's missing schemas in one statement; an execution still lacking its own
-            // (this failed) fetches them alone.
-            do {
-                try await runner.schemas.load(for: claimed)
-            } catch {
-                logger.warning("could not load tool schemas for a claim", metadata: ["error": "\(String(reflecting: error))"])
-            }
             for execution in claimed {
                 cancellations.starting(execution.id)
                 logger.debug("claimed", metadata: ["execution": "\(execution.id)", "tool": "\(execution.toolName)", "server": "\(execution.server.name)"])
