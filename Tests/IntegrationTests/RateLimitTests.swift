@@ -139,4 +139,40 @@ struct RateLimitTests {
             }
         }
     }
+
+    @Test("two daemons share the limits: a team's executions split between them never exceed a window's allowance, waiting or refused")
+    func sharedByTwoDaemons() async throws {
+        try await TestDatabase.with { db in
+            try await TestDaemon.with(db) { first in
+                try await TestDaemon.with(db) { second in
+                    let server = try await first.registerFastServer()
+                    try await first.sync(server)
+                    try await db.execute(
+                        "INSERT INTO mcp_rate_limits (team_id, scope, max_executions, window_seconds, on_limit) VALUES (NULL, 'user', 2, 2, 'wait')")
+                    try await db.execute(
+                        "INSERT INTO mcp_rate_limits (team_id, scope, max_executions, window_seconds, on_limit) VALUES ('\(first.team)', 'team', 5, 31622400, 'reject')")
+                    let user = UUID()
+                    var ids: [UUID] = []
+                    // Enqueued through both daemons' connections, alternately.
+                    for n in 0..<8 {
+                        let via = n % 2 == 0 ? first : second
+                        ids.append(try await via.enqueue("add", on: server, arguments: #"{"a": \#(n), "b": 0}"#, team: first.team, user: user))
+                    }
+                    let rows = try await db.waitUntilTerminal(ids, within: .seconds(60), "the executions")
+                    let statuses = Dictionary(grouping: rows.values, by: \.status).mapValues(\.count)
+                    #expect(statuses == ["success": 5, "rate_limited": 3], "the team's 5 a window: \(statuses)")
+                    // The user's 2 per 2-second window held across both daemons' claims.
+                    let started = try await db.withConnection { connection in
+                        try await connection.query(
+                            """
+                            SELECT floor(extract(epoch FROM started_at) / 2)::bigint, count(*)::int FROM mcp_tool_executions
+                            WHERE id = ANY(\(ids)) AND status = 'success' GROUP BY 1
+                            """, logger: TestLogging.logger
+                        ).collect().map { try $0.decode((Int64, Int).self) }
+                    }
+                    #expect(started.allSatisfy { $0.1 <= 2 }, "at most 2 started per window: \(started)")
+                }
+            }
+        }
+    }
 }
