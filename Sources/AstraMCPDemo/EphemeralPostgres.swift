@@ -66,6 +66,10 @@ public final class EphemeralPostgres: Sendable {
         return " -c ssl=on -c ssl_cert_file=\(certificate) -c ssl_key_file=\(key)"
     }
 
+    /// The directory of the server's Unix socket (`?host=` in a database URL): reachable from
+    /// another network namespace, where 127.0.0.1 is not.
+    public var socketDirectory: String { directory }
+
     /// Restarts the server (a fast shutdown: every connection is cut, as in a failover), with
     /// the options it was started with.
     func restart() async throws {
