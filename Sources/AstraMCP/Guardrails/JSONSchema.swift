@@ -46,6 +46,12 @@ public struct JSONSchema: Sendable {
         if assertions.count == 1, case .type(let types) = assertions[0] { onlyType = types } else { onlyType = nil }
     }
 
+    /// Whether every JSON object is valid (`{}`, `true`, `{"type": "object"}`): then arguments,
+    /// which are always an object, need not even be parsed.
+    var acceptsEveryObject: Bool {
+        acceptsEverything || (onlyType.map { $0.contains(.object) } ?? false)
+    }
+
     /// The ways `instance` violates the schema, at most `maxViolations` of them, in the order
     /// found (the first is the one to show); empty when it is valid.
     public func validate(_ instance: JSONValue, maxViolations: Int = 10) -> [JSONSchemaViolation] {
