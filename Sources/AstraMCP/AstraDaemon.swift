@@ -118,7 +118,7 @@ public struct AstraDaemon: Sendable {
                 ChannelListener.callbacks: deliverer.deliveryQueued,
                 ChannelListener.credentialInbox: inbox.inboxPosted,
             ])
-        let startup = StartupService(store: servers, syncOnStart: configuration.syncOnStart, logger: logger)
+        let startup = StartupService(store: servers, syncOnStart: configuration.syncOnStart, consuming: worker.consuming, logger: logger)
         let heartbeat = InstanceHeartbeat(
             store: StatusStore(database: database, logger: logger, answerTimeout: answerTimeout), instanceID: queue.workerID,
             inFlight: { worker.inFlight }, sessions: { pool.liveSessions }, completed: { worker.statistics.completedExecutions }, logger: logger)
@@ -153,15 +153,20 @@ public struct AstraDaemon: Sendable {
     }
 }
 
-/// Tells systemd the daemon is ready, makes every server's tool sync due (`sync_on_start`), and
-/// on shutdown tells systemd it is stopping.
+/// Tells systemd the daemon is ready once the queue is being consumed (the worker's first claim
+/// has answered), makes every server's tool sync due (`sync_on_start`), and on shutdown tells
+/// systemd it is stopping.
 struct StartupService: Service {
     let store: ServerStore
     let syncOnStart: Bool
+    /// Signalled by the worker's first claim.
+    let consuming: AsyncEvent
     let logger: Logger
 
     func run() async throws {
-        Systemd.notify("READY=1\nSTATUS=claiming executions")
+        // A shutdown before the first claim cancels the wait: no READY then, only STOPPING.
+        try? await cancelWhenGracefulShutdown { await consuming.wait() }
+        if consuming.isSignalled { Systemd.notify("READY=1\nSTATUS=claiming executions") }
         if syncOnStart {
             do {
                 try await store.scheduleAllSyncsNow()

@@ -204,6 +204,28 @@ struct DaemonProcessTests {
         }
     }
 
+    @Test("READY=1 waits until the queue is being consumed: not while the first claim cannot run, at once after")
+    func readyAfterFirstClaim() async throws {
+        let socket = try NotifySocket()
+        defer { socket.close() }
+        try await TestDatabase.with { db in
+            try await db.withConnection { blocker in
+                // Another session holds the queue table: every claim fails on its lock timeout.
+                _ = try await blocker.query("BEGIN", logger: TestLogging.logger).collect()
+                _ = try await blocker.query("LOCK TABLE mcp_execution_queue IN ACCESS EXCLUSIVE MODE", logger: TestLogging.logger).collect()
+                let daemon = try DaemonProcess(
+                    ["run"], environment: environment(db, ["NOTIFY_SOCKET": socket.path, "ASTRA_MCPD_LOCK_TIMEOUT_SECONDS": "1"]))
+                defer { daemon.kill() }
+                try await eventually(.seconds(30), "a claim to fail on the lock") { daemon.standardError.contains("claim failed; retrying") }
+                #expect(!socket.fields.contains("READY=1"), "ready before any claim ran: \(socket.fields)")
+                _ = try await blocker.query("COMMIT", logger: TestLogging.logger).collect()
+                _ = try await socket.wait(for: "READY=1 once a claim ran") { $0 == "READY=1" }
+                daemon.terminate()
+                #expect(try await daemon.waitForExit() == 0)
+            }
+        }
+    }
+
     @Test("a configuration file with an unknown key: exit 2 and one line naming the key")
     func unknownConfigurationKey() async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("astra-mcpd-\(UUID().uuidString).conf").path

@@ -132,6 +132,10 @@ public final class QueueWorker: Service, Sendable {
     /// Executions this worker runs now.
     public var inFlight: Int { gate.inFlight }
 
+    /// Signalled once the first claim statement has answered: from then on the queue is consumed
+    /// (what `READY=1` waits for).
+    let consuming = AsyncEvent()
+
     /// Where the worker is in its life.
     var currentPhase: Phase { Phase(rawValue: phase.load(ordering: .relaxed)) ?? .claiming }
 
@@ -322,6 +326,7 @@ public final class QueueWorker: Service, Sendable {
             let claimed: [ClaimedExecution]
             do {
                 claimed = try await store.claim(limit: limit, lease: configuration.leaseDuration, excludingServers: caps.saturated)
+                consuming.signal()
                 if failures > 0 { logger.info("claiming works again") }
                 failures = 0
             } catch {
