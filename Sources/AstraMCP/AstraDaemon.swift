@@ -15,10 +15,20 @@ import UnixSignals
 public struct AstraDaemon: Sendable {
     public let configuration: DaemonConfiguration
     public let logger: Logger
+    /// The level every log handler reads, which a reload sets.
+    public let logLevel: LogLevelSwitch?
+    /// Reads the configuration again as at start, for SIGHUP (`systemctl reload`); nil leaves
+    /// SIGHUP alone.
+    public let reloadConfiguration: (@Sendable () throws -> DaemonConfiguration)?
 
-    public init(configuration: DaemonConfiguration, logger: Logger) {
+    public init(
+        configuration: DaemonConfiguration, logger: Logger, logLevel: LogLevelSwitch? = nil,
+        reloadConfiguration: (@Sendable () throws -> DaemonConfiguration)? = nil
+    ) {
         self.configuration = configuration
         self.logger = logger
+        self.logLevel = logLevel
+        self.reloadConfiguration = reloadConfiguration
     }
 
     /// The parts of a running daemon, for callers that drive it themselves (demo, benchmark).
@@ -118,7 +128,35 @@ public struct AstraDaemon: Sendable {
                 ChannelListener.callbacks: deliverer.deliveryQueued,
                 ChannelListener.credentialInbox: inbox.inboxPosted,
             ])
-        let startup = StartupService(store: servers, syncOnStart: configuration.syncOnStart, consuming: worker.consuming, logger: logger)
+        // READY=1 waits for SIGHUP to be trapped, too: a reload before would kill the daemon.
+        let trapping = AsyncEvent()
+        var reloader: ConfigurationReloader?
+        if let reloadConfiguration {
+            let logLevel = self.logLevel
+            reloader = ConfigurationReloader(
+                running: configuration, load: reloadConfiguration,
+                apply: { new, old in
+                    logLevel?.level = new.logLevel
+                    worker.reconfigure(new)
+                    progress.reconfigure(interval: new.progressInterval)
+                    health.reconfigure(new)
+                    syncScheduler.reconfigure(interval: new.toolSyncInterval)
+                    watcher.reconfigure(reconcileInterval: new.reconcileInterval)
+                    deliverer.reconfigure(new)
+                    pool.reconfigure(stdioCommands: new.stdioCommands, networkPolicy: new.networkPolicy)
+                    guard new.healthCheckInterval < old.healthCheckInterval || new.toolSyncInterval < old.toolSyncInterval else { return }
+                    do {
+                        try await servers.bringSchedules(healthWithin: new.healthCheckInterval, syncWithin: new.toolSyncInterval)
+                    } catch {
+                        logger.error("could not reschedule health checks and tool syncs to the new intervals", metadata: ["error": "\(String(reflecting: error))"])
+                    }
+                },
+                trapping: trapping, logger: logger)
+        } else {
+            trapping.signal()
+        }
+        let startup = StartupService(
+            store: servers, syncOnStart: configuration.syncOnStart, consuming: worker.consuming, trapping: trapping, logger: logger)
         let heartbeat = InstanceHeartbeat(
             store: StatusStore(database: database, logger: logger, answerTimeout: answerTimeout), instanceID: queue.workerID,
             inFlight: { worker.inFlight }, sessions: { pool.liveSessions }, completed: { worker.statistics.completedExecutions }, logger: logger)
@@ -128,6 +166,7 @@ public struct AstraDaemon: Sendable {
         let watchdog = WatchdogService(beacon: beacon, stepLimit: configuration.statementTimeout + .seconds(20), logger: logger)
         // The deliverer stops after the worker, so the last outcomes' callbacks still go out.
         let others: [any Service] = [watchdog, heartbeat, pool, deliverer, worker, watcher, health, syncScheduler, inbox, listener, startup]
+            + (reloader.map { [$0] } ?? [])
         return Parts(
             database: database, databaseService: databaseService, servers: servers, pool: pool, worker: worker, syncScheduler: syncScheduler, deliverer: deliverer,
             services: [databaseService] + others.map(databaseService.gating))
@@ -161,12 +200,17 @@ struct StartupService: Service {
     let syncOnStart: Bool
     /// Signalled by the worker's first claim.
     let consuming: AsyncEvent
+    /// Signalled once SIGHUP is trapped (or not to be handled).
+    let trapping: AsyncEvent
     let logger: Logger
 
     func run() async throws {
         // A shutdown before the first claim cancels the wait: no READY then, only STOPPING.
-        try? await cancelWhenGracefulShutdown { await consuming.wait() }
-        if consuming.isSignalled { Systemd.notify("READY=1\nSTATUS=claiming executions") }
+        try? await cancelWhenGracefulShutdown {
+            await consuming.wait()
+            await trapping.wait()
+        }
+        if consuming.isSignalled && trapping.isSignalled { Systemd.notify("READY=1\nSTATUS=claiming executions") }
         if syncOnStart {
             do {
                 try await store.scheduleAllSyncsNow()

@@ -34,26 +34,31 @@ struct CommonOptions: ParsableArguments {
     /// The configuration from file, environment and flags; exits 2 with one line on a problem.
     func load() throws -> DaemonConfiguration {
         do {
-            var configuration = try DaemonConfiguration.load(path: config, environment: ProcessInfo.processInfo.environment)
-            if let databaseURL { configuration.databaseURL = databaseURL }
-            if let logLevel {
-                guard let level = Logger.Level(rawValue: logLevel) else { throw ConfigurationError("--log-level: unknown level '\(logLevel)'") }
-                configuration.logLevel = level
-            }
-            return configuration
-        } catch let error as ConfigurationError {
+            return try loadOrThrow()
+        } catch {
             Self.fail(error.description, code: 2)
         }
     }
 
-    /// Sets up logging as configured and returns the daemon's logger.
-    func logger(_ configuration: DaemonConfiguration) -> Logger {
-        let level = configuration.logLevel
+    /// The configuration from file, environment and flags (again, for a reload).
+    func loadOrThrow() throws(ConfigurationError) -> DaemonConfiguration {
+        var configuration = try DaemonConfiguration.load(path: config, environment: ProcessInfo.processInfo.environment)
+        if let databaseURL { configuration.databaseURL = databaseURL }
+        if let logLevel {
+            guard let level = Logger.Level(rawValue: logLevel) else { throw ConfigurationError("--log-level: unknown level '\(logLevel)'") }
+            configuration.logLevel = level
+        }
+        return configuration
+    }
+
+    /// Sets up logging as configured and returns the daemon's logger. Every handler reads its
+    /// level from `levelSwitch`, which a reload sets.
+    func logger(_ configuration: DaemonConfiguration, levelSwitch: LogLevelSwitch? = nil) -> Logger {
+        let level = levelSwitch ?? LogLevelSwitch(configuration.logLevel)
+        level.level = configuration.logLevel
         let useJournal = configuration.logTarget == .journal || (configuration.logTarget == .auto && Systemd.stderrIsJournal)
         LoggingSystem.bootstrap { label in
-            var handler: any LogHandler = useJournal ? JournalLogHandler(label: label) : StderrLogHandler(label: label)
-            handler.logLevel = level
-            return handler
+            useJournal ? JournalLogHandler(label: label, level: level) as any LogHandler : StderrLogHandler(label: label, level: level)
         }
         return Logger(label: "astra-mcpd")
     }

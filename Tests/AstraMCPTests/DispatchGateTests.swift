@@ -84,4 +84,25 @@ struct DispatchGateTests {
         gate.signalWork()
         #expect(await gate.waitForWork() == nil)
     }
+
+    @Test("a reload that grows the capacity frees slots at once; one that shrinks it lets the calls beyond it finish before the next claim")
+    func resize() async {
+        let gate = DispatchGate(capacity: 2)
+        #expect(await gate.waitForWork() == 2)
+        gate.claimed(2, full: false)
+        gate.resize(to: 4)
+        gate.signalWork()
+        #expect(await gate.waitForWork() == 2)
+        gate.claimed(2, full: false)
+        #expect(gate.inFlight == 4)
+        gate.resize(to: 2)
+        #expect(gate.capacity == 2)
+        #expect(gate.inFlight == 4)
+        gate.release(2)
+        #expect(gate.inFlight == 2)
+        gate.release(1)
+        gate.signalWork()
+        // Only one slot is free under the new capacity, not three.
+        #expect(await gate.waitForWork() == 1)
+    }
 }

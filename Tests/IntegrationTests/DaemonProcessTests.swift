@@ -9,7 +9,7 @@ import Testing
 struct DaemonProcessTests {
     /// Registers the demo server with a `sleep` tool directly in the database (no sync needed:
     /// the daemon only needs the row) and enqueues one sleep.
-    private func enqueueSleep(_ db: TestDatabase, seconds: Double) async throws -> UUID {
+    func enqueueSleep(_ db: TestDatabase, seconds: Double) async throws -> UUID {
         let (team, server, tool, id) = (UUID(), UUID(), UUID(), UUID())
         let config = try TestDaemon.serverConfig(command: TestPaths.demoServer, args: [], env: [:])
         try await db.execute("INSERT INTO mcp_servers (id, team_id, name, server_type, config) VALUES ('\(server)', '\(team)', 'demo', 'stdio', '\(config)')")
@@ -21,7 +21,7 @@ struct DaemonProcessTests {
         return id
     }
 
-    private func row(_ db: TestDatabase, _ id: UUID) async throws -> (status: String, queued: Bool, leaseOwner: String?, error: String?) {
+    func row(_ db: TestDatabase, _ id: UUID) async throws -> (status: String, queued: Bool, leaseOwner: String?, error: String?) {
         try await db.withConnection { connection in
             let rows = try await connection.query(
                 "SELECT e.status, q.execution_id IS NOT NULL, q.lease_owner, e.error_message FROM mcp_tool_executions e LEFT JOIN mcp_execution_queue q ON q.execution_id = e.id WHERE e.id = \(id)",
@@ -32,7 +32,7 @@ struct DaemonProcessTests {
         }
     }
 
-    private func environment(_ db: TestDatabase, _ extra: [String: String] = [:]) -> [String: String] {
+    func environment(_ db: TestDatabase, _ extra: [String: String] = [:]) -> [String: String] {
         [
             "ASTRA_MCPD_DATABASE_URL": db.url,
             "ASTRA_MCPD_LOG_TARGET": "stderr",
@@ -43,7 +43,7 @@ struct DaemonProcessTests {
 
     /// Waits until the daemon has claimed the execution: from then on it is in flight, and a
     /// graceful stop lets it finish.
-    private func waitUntilRunning(_ db: TestDatabase, _ id: UUID, _ daemon: DaemonProcess) async throws {
+    func waitUntilRunning(_ db: TestDatabase, _ id: UUID, _ daemon: DaemonProcess) async throws {
         try await eventually(.seconds(30), "the execution to start; stderr: \(daemon.standardError)") {
             try await row(db, id).status == "running"
         }

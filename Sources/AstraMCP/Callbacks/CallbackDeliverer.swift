@@ -46,7 +46,9 @@ public final class CallbackDeliverer: Service, Sendable {
         }
     }
 
-    let configuration: Configuration
+    /// The settings now: a reload (``reconfigure(_:)``) replaces all but `concurrency`.
+    var configuration: Configuration { settings.value }
+    private let settings: LiveValue<Configuration>
     let store: CallbackStore
     let credentials: CredentialStore
     let logger: Logger
@@ -64,13 +66,23 @@ public final class CallbackDeliverer: Service, Sendable {
     private let stopping = Atomic<Bool>(false)
 
     public init(configuration: Configuration, store: CallbackStore, credentials: CredentialStore, logger: Logger) {
-        self.configuration = configuration
+        settings = LiveValue(configuration)
         self.store = store
         self.credentials = credentials
         self.logger = logger
         var http = HTTPClient.Configuration(redirectConfiguration: .disallow)
         http.timeout = .init(connect: TimeAmount(configuration.timeout), read: TimeAmount(configuration.timeout))
         clients = PinnedHTTPClients(configuration: http, policy: configuration.networkPolicy, logger: logger)
+    }
+
+    /// Applies a reloaded configuration: timeouts, deadline, retry delays and the network
+    /// policy (deliveries in flight finish as they started). `callback_concurrency` needs a restart.
+    public func reconfigure(_ daemon: DaemonConfiguration) {
+        var updated = Configuration(daemon)
+        updated.concurrency = configuration.concurrency
+        settings.value = updated
+        clients.setPolicy(updated.networkPolicy)
+        wake.signal()
     }
 
     /// The ``ChannelListener`` handler of ``ChannelListener/callbacks``: a delivery was queued

@@ -30,11 +30,20 @@ public struct HealthMonitor: Service {
         }
     }
 
-    let configuration: Configuration
+    /// The settings now: a reload (``reconfigure(_:)``) replaces them.
+    var configuration: Configuration { settings.value }
+    private let settings: LiveValue<Configuration>
     let store: ServerStore
     let pool: SessionPool
     let logger: Logger
     private let wake = WakeSignal()
+
+    /// Applies reloaded health settings; each server's next check is scheduled with the new
+    /// interval (the one already due keeps its time).
+    public func reconfigure(_ daemon: DaemonConfiguration) {
+        settings.value = Configuration(daemon)
+        wake.signal()
+    }
 
     /// Looks at the schedule now (a server was added or changed).
     public func wakeUp() {
@@ -42,7 +51,7 @@ public struct HealthMonitor: Service {
     }
 
     public init(configuration: Configuration, store: ServerStore, pool: SessionPool, logger: Logger) {
-        self.configuration = configuration
+        settings = LiveValue(configuration)
         self.store = store
         self.pool = pool
         self.logger = logger
@@ -51,10 +60,10 @@ public struct HealthMonitor: Service {
     public func run() async throws {
         let loop = DueWorkLoop(
             work: "health checks", logger: logger, wake: wake,
-            claim: { [store, configuration] in
-                try await store.claimDueHealthChecks(limit: configuration.parallelism, interval: configuration.interval)
+            claim: { [store, settings] in
+                try await store.claimDueHealthChecks(limit: settings.value.parallelism, interval: settings.value.interval)
             },
-            untilNextDue: { [store, configuration] in try await store.timeUntilDue(within: configuration.interval).health },
+            untilNextDue: { [store, settings] in try await store.timeUntilDue(within: settings.value.interval).health },
             perform: { server in await check(server) })
         try? await cancelWhenGracefulShutdown { await loop.run() }
     }

@@ -11,7 +11,10 @@ public struct ServerWatcher: Service {
     let pool: SessionPool
     let syncScheduler: ToolSyncScheduler?
     let healthMonitor: HealthMonitor?
-    let reconcileInterval: Duration
+    /// How often the pool is reconciled; a reload may change it (``reconfigure(reconcileInterval:)``).
+    var reconcileInterval: Duration { liveReconcileInterval.value }
+    private let liveReconcileInterval: LiveValue<Duration>
+    private let reconcileWake = WakeSignal()
     let eagerConnect: Bool
     let logger: Logger
     private let changes: AsyncStream<String?>
@@ -25,7 +28,7 @@ public struct ServerWatcher: Service {
         self.pool = pool
         self.syncScheduler = syncScheduler
         self.healthMonitor = healthMonitor
-        self.reconcileInterval = reconcileInterval
+        liveReconcileInterval = LiveValue(reconcileInterval)
         self.eagerConnect = eagerConnect
         self.logger = logger
         (changes, changesContinuation) = AsyncStream.makeStream()
@@ -35,6 +38,12 @@ public struct ServerWatcher: Service {
     /// nil to reconcile every server.
     /// The payload prefix of a credential change (see migrations/0006).
     static let credentialsPrefix = "credentials:"
+
+    /// Applies a reloaded `reconcile_interval_seconds`.
+    public func reconfigure(reconcileInterval: Duration) {
+        liveReconcileInterval.value = reconcileInterval
+        reconcileWake.signal()
+    }
 
     public func serverChanged(_ payload: String?) {
         changesContinuation.yield(payload)
@@ -46,7 +55,8 @@ public struct ServerWatcher: Service {
             await withDiscardingTaskGroup { group in
                 group.addTask {
                     while !Task.isCancelled {
-                        try? await Task.sleep(for: reconcileInterval)
+                        // A reload wakes this to start the new interval now.
+                        if await reconcileWake.wait(timeout: reconcileInterval) { continue }
                         changesContinuation.yield(nil)
                     }
                 }

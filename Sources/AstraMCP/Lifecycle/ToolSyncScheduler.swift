@@ -11,7 +11,9 @@ import Synchronization
 /// several daemons each server is synced once per interval; list_changed and reconnect syncs
 /// are done by the daemon holding the session.
 public final class ToolSyncScheduler: Service, Sendable {
-    let interval: Duration
+    /// How often each server is synced; a reload may change it (``reconfigure(interval:)``).
+    var interval: Duration { liveInterval.value }
+    private let liveInterval: LiveValue<Duration>
     let syncer: ToolSyncer
     let store: ServerStore
     let logger: Logger
@@ -19,7 +21,7 @@ public final class ToolSyncScheduler: Service, Sendable {
     private let requested = Mutex<Set<UUID>>([])
 
     public init(interval: Duration, syncer: ToolSyncer, store: ServerStore, logger: Logger) {
-        self.interval = interval
+        liveInterval = LiveValue(interval)
         self.syncer = syncer
         self.store = store
         self.logger = logger
@@ -28,6 +30,13 @@ public final class ToolSyncScheduler: Service, Sendable {
     /// Syncs `server` soon, in this daemon (its tools changed, or its session reconnected).
     public func requestSync(_ server: ServerDescriptor) {
         requested.withLock { _ = $0.insert(server.id) }
+        wake.signal()
+    }
+
+    /// Applies a reloaded `tool_sync_interval_seconds`: each server's next sync is scheduled
+    /// with it (the one already due keeps its time).
+    public func reconfigure(interval: Duration) {
+        liveInterval.value = interval
         wake.signal()
     }
 
@@ -40,7 +49,7 @@ public final class ToolSyncScheduler: Service, Sendable {
         let loop = DueWorkLoop(
             work: "tool syncs", logger: logger, wake: wake,
             claim: { try await self.claim() },
-            untilNextDue: { [store, interval] in try await store.timeUntilDue(within: interval).sync },
+            untilNextDue: { [store, liveInterval] in try await store.timeUntilDue(within: liveInterval.value).sync },
             perform: { server in _ = try? await self.syncer.sync(server) })
         try? await cancelWhenGracefulShutdown { await loop.run() }
     }

@@ -6,6 +6,8 @@ import NIOCore
 /// credential), then the initialize handshake; it returns when the transport has ended.
 struct SessionLauncher: Sendable {
     var configuration: SessionPool.Configuration
+    /// The programs stdio servers may start: a reload may change them.
+    var stdioCommands: LiveValue<StdioCommandPolicy>
     var logger: Logger
     /// HTTP clients pinned to the addresses the network policy allowed, one per host and
     /// address, shared by the sessions to it: connections are kept alive and reused.
@@ -37,7 +39,7 @@ struct SessionLauncher: Sendable {
                 // Only programs the operator listed; started by the absolute path found.
                 do throws(StdioCommandPolicy.Refusal) {
                     let path = config.childEnvironment(daemonEnvironment: configuration.daemonEnvironment)["PATH"] ?? ""
-                    if let real = try configuration.stdioCommands.resolve(config.command, path: path) { config.command = real }
+                    if let real = try stdioCommands.value.resolve(config.command, path: path) { config.command = real }
                 } catch {
                     connection.close(MCPSessionError(.misconfigured, "server '\(server.name)': \(error.description)"))
                     break

@@ -128,8 +128,26 @@ public final class SessionPool: Service, Sendable {
                         idleTimeout: configuration.idleTimeout))))
         (startRequests, startRequestsContinuation) = AsyncStream.makeStream()
         launcher = SessionLauncher(
-            configuration: configuration, logger: logger, httpClients: httpClients,
+            configuration: configuration, stdioCommands: LiveValue(configuration.stdioCommands), logger: logger, httpClients: httpClients,
             handlersForServer: handlersForServer, credentials: credentials)
+    }
+
+    /// Applies a reloaded `stdio_commands`, `network_allow` and `network_deny`. The sessions the
+    /// change concerns (stdio ones for the programs, remote ones for the network) are retired
+    /// once their calls in flight have finished, so the next call starts a session the new
+    /// policy judges.
+    public func reconfigure(stdioCommands: StdioCommandPolicy, networkPolicy: NetworkPolicy) {
+        let commandsChanged = launcher.stdioCommands.value != stdioCommands
+        let networkChanged = httpClients.policy != networkPolicy
+        guard commandsChanged || networkChanged else { return }
+        launcher.stdioCommands.value = stdioCommands
+        httpClients.setPolicy(networkPolicy)
+        let concerned = state.withLock { state in
+            state.machine.servers.values.filter { !$0.slots.isEmpty }.map(\.newest).filter { ($0.serverType == "stdio") ? commandsChanged : networkChanged }
+        }
+        for server in concerned {
+            retire(serverID: server.id, reason: "the configuration reload changed what it may reach", draining: true)
+        }
     }
 
     /// The live sessions of each server that has any (for `astra-mcpd status`).

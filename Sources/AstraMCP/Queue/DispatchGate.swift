@@ -6,6 +6,8 @@ import Synchronization
 /// No polling: the claim loop sleeps on a continuation until both hold.
 final class DispatchGate: Sendable {
     private struct State {
+        var capacity: Int
+        /// Below zero after the capacity shrank under more calls than it now allows.
         var freeSlots: Int
         var workSignalled = true  // look once at start: work may have been queued while we were down
         var backlog = false
@@ -13,15 +15,13 @@ final class DispatchGate: Sendable {
         var waiter: CheckedContinuation<Int?, Never>?
     }
     private let state: Mutex<State>
-    let capacity: Int
     /// While working off a backlog, claim only once this many slots are free: one round trip
     /// then fills many slots, instead of one per finished call.
     let backlogClaimThreshold: Int
 
     init(capacity: Int, backlogClaimThreshold: Int = 1) {
-        self.capacity = capacity
         self.backlogClaimThreshold = max(1, min(backlogClaimThreshold, capacity))
-        state = Mutex(State(freeSlots: capacity))
+        state = Mutex(State(capacity: capacity, freeSlots: capacity))
     }
 
     /// Something may be claimable (a NOTIFY arrived, or the backstop fired).
@@ -69,7 +69,21 @@ final class DispatchGate: Sendable {
     }
 
     /// The number of executions in flight.
-    var inFlight: Int { state.withLock { capacity - $0.freeSlots } }
+    var inFlight: Int { state.withLock { $0.capacity - $0.freeSlots } }
+
+    /// The most executions in flight at once.
+    var capacity: Int { state.withLock { $0.capacity } }
+
+    /// Changes the most executions in flight (a reload). Calls beyond a smaller capacity finish;
+    /// no claim is made until the number in flight is below it.
+    func resize(to capacity: Int) {
+        let waiter = state.withLock { state in
+            state.freeSlots += capacity - state.capacity
+            state.capacity = capacity
+            return takeWaiterIfReady(&state)
+        }
+        waiter?.0.resume(returning: waiter?.1)
+    }
 
     /// Whether ``close()`` was called.
     var isClosed: Bool { state.withLock { $0.closed } }

@@ -7,11 +7,8 @@ import Logging
 struct ExecutionRunner: Sendable {
     let pool: SessionPool
     let breakers: CircuitBreakers
-    let retryPolicy: RetryPolicy
-    /// How long an execution may wait for an open circuit before it fails.
-    let maxCircuitWait: Duration
-    /// The cap on a call whose tool sets no `max_duration_seconds`.
-    let defaultMaxDuration: Duration
+    /// The limits a reload may change, read where they decide.
+    let limits: LiveValue<Limits>
     /// Where the backend's cancel requests reach the calls.
     let cancellations: CallCancellations
     /// Where a task's id is stored the moment the server creates it.
@@ -21,6 +18,27 @@ struct ExecutionRunner: Sendable {
     let logger: Logger
     /// Called just before `tools/call` is handed to the server's session (benchmark hook).
     let onCallStarted: (@Sendable (UUID) -> Void)?
+
+    /// The settings of a call a reload may change.
+    struct Limits: Sendable {
+        var retryPolicy: RetryPolicy
+        /// How long an execution may wait for an open circuit before it fails.
+        var maxCircuitWait: Duration
+        /// The cap on a call whose tool sets no `max_duration_seconds`.
+        var defaultMaxDuration: Duration
+
+        init(_ configuration: QueueWorker.Configuration) {
+            retryPolicy = RetryPolicy(
+                defaultMaxAttempts: configuration.retry.maxAttempts, baseDelay: configuration.retry.baseDelay,
+                maxDelay: configuration.retry.maxDelay)
+            maxCircuitWait = configuration.circuitBreaker.maxWait
+            defaultMaxDuration = configuration.defaultMaxDuration
+        }
+    }
+
+    var retryPolicy: RetryPolicy { limits.value.retryPolicy }
+    var maxCircuitWait: Duration { limits.value.maxCircuitWait }
+    var defaultMaxDuration: Duration { limits.value.defaultMaxDuration }
 
     /// - Parameter stopping: Whether the daemon is stopping and closing its sessions: a call
     ///   lost that way is handed back to the queue, unless it may have reached a tool that is

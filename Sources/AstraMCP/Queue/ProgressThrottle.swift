@@ -15,7 +15,8 @@ struct ProgressThrottle<Instant: InstantProtocol>: Sendable where Instant.Durati
         var lastWritten: Instant?
     }
 
-    let interval: Duration
+    /// A reload may change it; it applies from the next report.
+    var interval: Duration
     private var entries: [UUID: Entry] = [:]
     /// When the writer will next look, as the last ``takeDue(now:)`` said (nil: not before it
     /// is woken). A report due earlier must wake it.

@@ -37,6 +37,11 @@ public final class ProgressWriter: Sendable {
         if throttle.withLock({ $0.report(report, now: .now) }) { wake.signal() }
     }
 
+    /// Applies a reloaded `progress_interval_seconds`.
+    public func reconfigure(interval: Duration) {
+        throttle.withLock { $0.interval = interval }
+    }
+
     /// The execution's call ended.
     func forget(_ execution: UUID) {
         throttle.withLock { $0.forget(execution) }

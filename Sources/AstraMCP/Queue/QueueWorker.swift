@@ -78,7 +78,9 @@ public final class QueueWorker: Service, Sendable {
         case stoppingCalls
     }
 
-    let configuration: Configuration
+    /// The settings now: a reload (``reconfigure(_:)``) replaces the live ones.
+    var configuration: Configuration { settings.value }
+    private let settings: LiveValue<Configuration>
     /// The lease owner this process writes: `<worker_id>/<random>`, so a restarted daemon with
     /// the same configured id neither renews nor writes its predecessor's leases (it recovers
     /// them once they expire).
@@ -102,6 +104,8 @@ public final class QueueWorker: Service, Sendable {
     var breakers: CircuitBreakers { circuits.breakers }
     /// Wakes the claim loop when a retry becomes due.
     private let retryAlarm = Alarm()
+    /// Wakes the upkeep loop early when a reload changed its interval.
+    private let maintenanceWake = WakeSignal()
     private let phase = Atomic<UInt8>(Phase.claiming.rawValue)
     /// Set while a claim whose answer was lost may have left leases of this process that it
     /// never saw. Until the claim loop has handed them back, lease recovery waits: those leases,
@@ -163,7 +167,7 @@ public final class QueueWorker: Service, Sendable {
         onCallStarted: (@Sendable (UUID) -> Void)? = nil
     ) {
         self.beacon = beacon
-        self.configuration = configuration
+        settings = LiveValue(configuration)
         instanceID = store.workerID
         self.store = store
         self.progress = progress
@@ -189,12 +193,29 @@ public final class QueueWorker: Service, Sendable {
             isStopping: { gate.isClosed })
         self.circuits = circuits
         runner = ExecutionRunner(
-            pool: pool, breakers: circuits.breakers,
-            retryPolicy: RetryPolicy(
-                defaultMaxAttempts: configuration.retry.maxAttempts, baseDelay: configuration.retry.baseDelay,
-                maxDelay: configuration.retry.maxDelay),
-            maxCircuitWait: configuration.circuitBreaker.maxWait, defaultMaxDuration: configuration.defaultMaxDuration,
+            pool: pool, breakers: circuits.breakers, limits: LiveValue(ExecutionRunner.Limits(configuration)),
             cancellations: cancellations, store: store, schemas: ToolSchemaCache(store: store), logger: logger, onCallStarted: onCallStarted)
+    }
+
+    /// Applies a reloaded configuration's live settings: concurrency, the per-server cap, the
+    /// poll interval, limits and retries of calls, the grace period and retention. Calls in
+    /// flight keep the limits they started with; what else was built at start stays.
+    public func reconfigure(_ daemon: DaemonConfiguration) {
+        var updated = configuration
+        updated.maxConcurrency = daemon.maxConcurrency
+        updated.maxInFlightPerServer = daemon.maxInFlightPerServer
+        updated.pollInterval = daemon.pollInterval
+        updated.shutdownGrace = daemon.shutdownGrace
+        updated.defaultMaxDuration = daemon.defaultMaxDuration
+        updated.confirmationTimeout = daemon.confirmationTimeout
+        updated.executionRetentionDays = daemon.executionRetentionDays
+        updated.retry = daemon.retry
+        updated.circuitBreaker.maxWait = daemon.circuitBreaker.maxWait
+        settings.value = updated
+        runner.limits.value = ExecutionRunner.Limits(updated)
+        caps.maxInFlightPerServer = updated.maxInFlightPerServer
+        gate.resize(to: updated.maxConcurrency)
+        maintenanceWake.signal()
     }
 
     /// Wakes the claim loop: something may have been enqueued.
@@ -366,9 +387,9 @@ public final class QueueWorker: Service, Sendable {
     /// if shorter): the backstop for lost notifications, and the recovery of executions whose
     /// worker was lost (it crashed, or lost the database for longer than a lease).
     private func runMaintenance() async {
-        let interval = min(configuration.pollInterval, configuration.leaseDuration / 3)
         while !Task.isCancelled && !gate.isClosed {
-            try? await Task.sleep(for: interval)
+            // Read each round: a reload may have changed the poll interval (and wakes this).
+            await maintenanceWake.wait(timeout: min(configuration.pollInterval, configuration.leaseDuration / 3))
             if Task.isCancelled || gate.isClosed { return }
             guard !unseenLeases.load(ordering: .acquiring) else {
                 gate.signalWork()  // the claim loop hands them back first

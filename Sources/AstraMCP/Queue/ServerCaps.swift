@@ -4,11 +4,16 @@ import Synchronization
 /// Calls in flight per server, for `max_in_flight_per_server`: claims skip the executions of a
 /// server at its cap, so one slow server cannot take every slot of the daemon.
 final class ServerCaps: Sendable {
-    let maxInFlightPerServer: Int
+    /// The cap; a reload may change it.
+    var maxInFlightPerServer: Int {
+        get { cap.load(ordering: .relaxed) }
+        set { cap.store(newValue, ordering: .relaxed) }
+    }
+    private let cap: Atomic<Int>
     private let counts = Mutex<[UUID: Int]>([:])
 
     init(maxInFlightPerServer: Int) {
-        self.maxInFlightPerServer = maxInFlightPerServer
+        cap = Atomic(maxInFlightPerServer)
     }
 
     /// Counts claimed executions in.

@@ -233,3 +233,28 @@ struct ScheduleAllSyncsNowStatement: PostgresPreparedStatement {
 
     func decodeRow(_ row: PostgresRow) throws {}
 }
+
+/// After a reload shortened an interval: no server waits longer than the new interval for its
+/// next check or sync (the old schedule may be an hour out).
+struct BringSchedulesWithinStatement: PostgresPreparedStatement {
+    static let sql = """
+        UPDATE mcp_servers
+        SET next_health_check_at = least(next_health_check_at, now() + make_interval(secs => $1)),
+            next_sync_at = least(next_sync_at, now() + make_interval(secs => $2))
+        WHERE is_active IS NOT FALSE
+          AND (next_health_check_at > now() + make_interval(secs => $1) OR next_sync_at > now() + make_interval(secs => $2))
+        """
+    typealias Row = ()
+
+    var healthSeconds: Double
+    var syncSeconds: Double
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 2)
+        bindings.append(healthSeconds)
+        bindings.append(syncSeconds)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws {}
+}

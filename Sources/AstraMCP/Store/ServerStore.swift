@@ -52,6 +52,13 @@ public struct ServerStore: Sendable {
         _ = try await runner.rows(ScheduleAllSyncsNowStatement())
     }
 
+    /// Brings every server's next health check and tool sync within the given intervals (a
+    /// reload shortened them).
+    func bringSchedules(healthWithin health: Duration, syncWithin sync: Duration) async throws {
+        _ = try await runner.rows(BringSchedulesWithinStatement(
+            healthSeconds: Double(Backoff.milliseconds(health)) / 1000, syncSeconds: Double(Backoff.milliseconds(sync)) / 1000))
+    }
+
     // MARK: Recording outcomes
 
     /// How a health check changed a server.

@@ -5,12 +5,18 @@ import Logging
 /// Logs to the systemd journal natively, with the level as PRIORITY and every metadata key as
 /// a field of its own (`SERVER=…`, `EXECUTION=…`), so `journalctl SERVER=github` filters.
 public struct JournalLogHandler: LogHandler {
-    public var logLevel: Logger.Level = .info
+    /// Reads and sets the shared level: a reload changes every handler's at once.
+    public var logLevel: Logger.Level {
+        get { levelSwitch.level }
+        set { levelSwitch.level = newValue }
+    }
+    let levelSwitch: LogLevelSwitch
     public var metadata: Logger.Metadata = [:]
     let label: String
 
-    public init(label: String) {
+    public init(label: String, level: LogLevelSwitch = LogLevelSwitch(.info)) {
         self.label = label
+        levelSwitch = level
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {

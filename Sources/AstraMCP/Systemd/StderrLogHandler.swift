@@ -3,13 +3,19 @@ import Logging
 
 /// One line per event on stderr: `time level message key=value …`.
 public struct StderrLogHandler: LogHandler {
-    public var logLevel: Logger.Level = .info
+    /// Reads and sets the shared level: a reload changes every handler's at once.
+    public var logLevel: Logger.Level {
+        get { levelSwitch.level }
+        set { levelSwitch.level = newValue }
+    }
+    let levelSwitch: LogLevelSwitch
     public var metadata: Logger.Metadata = [:]
     /// Omit the timestamp (the journal adds its own).
     let timestamps: Bool
 
-    public init(label: String, timestamps: Bool = true) {
+    public init(label: String, timestamps: Bool = true, level: LogLevelSwitch = LogLevelSwitch(.info)) {
         self.timestamps = timestamps
+        levelSwitch = level
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {

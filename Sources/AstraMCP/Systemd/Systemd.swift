@@ -16,6 +16,13 @@ public enum Systemd {
         return .microseconds(Int64(microseconds))
     }
 
+    /// CLOCK_MONOTONIC in microseconds, as `RELOADING=1` wants it in `MONOTONIC_USEC`.
+    public static var monotonicMicroseconds: UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec) / 1000
+    }
+
     /// Whether stderr is connected to the journal (systemd sets `JOURNAL_STREAM`).
     public static var stderrIsJournal: Bool {
         ProcessInfo.processInfo.environment["JOURNAL_STREAM"] != nil

@@ -52,7 +52,9 @@ final class PinnedHTTPClients: Sendable {
         var transient: Bool
     }
 
-    let policy: NetworkPolicy
+    /// The policy hosts are judged by; a reload may replace it (``setPolicy(_:)``).
+    var policy: NetworkPolicy { livePolicy.value }
+    private let livePolicy: LiveValue<NetworkPolicy>
     private let configuration: HTTPClient.Configuration
     private let singleUseConfiguration: HTTPClient.Configuration?
     private let resolver: HostResolver
@@ -67,11 +69,18 @@ final class PinnedHTTPClients: Sendable {
     ) {
         self.configuration = configuration
         self.singleUseConfiguration = singleUseConfiguration
-        self.policy = policy
+        livePolicy = LiveValue(policy)
         self.resolver = resolver
         self.resolutionTTL = resolutionTTL
         self.maxIdleClients = maxIdleClients
         self.logger = logger
+    }
+
+    /// Judges every host anew by `policy` from now on: no lease is taken from a pin the old
+    /// policy allowed (leases held finish their requests).
+    func setPolicy(_ policy: NetworkPolicy) {
+        livePolicy.value = policy
+        state.withLock { $0.resolved = [:] }
     }
 
     /// The clients for `url`'s host, pinned to an address the policy allows.

@@ -79,6 +79,11 @@ final class DaemonProcess: Sendable {
         Glibc.kill(process.processIdentifier, SIGTERM)
     }
 
+    /// Sends SIGHUP, as `systemctl reload` does.
+    func hangUp() {
+        Glibc.kill(process.processIdentifier, SIGHUP)
+    }
+
     /// Sends SIGKILL: the daemon dies at once, as in a crash or the OOM killer.
     func kill() {
         Glibc.kill(process.processIdentifier, SIGKILL)
