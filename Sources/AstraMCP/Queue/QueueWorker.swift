@@ -360,6 +360,10 @@ public final class QueueWorker: Service, Sendable {
                 gate.signalWork()
                 continue
             }
+            if FaultInjection.wedgesClaimLoop && !claimed.isEmpty {
+                logger.warning("fault injection: the claim loop wedges")
+                try? await Task.sleep(for: .seconds(86_400 * 365))
+            }
             gate.claimed(claimed.count, full: claimed.count == limit)
             claims.withLock {
                 $0.claims += 1
