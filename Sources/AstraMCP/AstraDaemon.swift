@@ -88,7 +88,7 @@ public struct AstraDaemon: Sendable {
                     progress.report(token: token, progress: value, total: total, message: message)
                 }
                 handlers.toolsListChanged = {
-                    logger.info("server says its tools changed", metadata: ["server": "\(server.name)"])
+                    logger.info("server says its tools changed", metadata: server.logMetadata)
                     scheduler.value?.requestSync(server)
                 }
                 return handlers

@@ -88,7 +88,7 @@ public struct HealthMonitor: Service {
         }
         do {
             if let failure {
-                logger.warning("health check failed", metadata: ["server": "\(server.name)", "error": "\(failure)"])
+                logger.warning("health check failed", metadata: server.logMetadata.merging(["error": "\(failure)"]) { $1 })
             }
             guard
                 let change = try await store.recordHealth(
@@ -96,18 +96,18 @@ public struct HealthMonitor: Service {
                     deactivateUnhealthy: configuration.deactivateUnhealthy)
             else { return }
             if change.wasHealthy && !change.isHealthy {
-                logger.error("server is unhealthy", metadata: ["server": "\(server.name)", "error": "\(failure ?? "")"])
+                logger.error("server is unhealthy", metadata: server.logMetadata.merging(["error": "\(failure ?? "")"]) { $1 })
             } else if !change.wasHealthy && change.isHealthy {
-                logger.notice("server recovered", metadata: ["server": "\(server.name)"])
+                logger.notice("server recovered", metadata: server.logMetadata)
             }
             if change.deactivated {
-                logger.error("server deactivated: unhealthy for too long", metadata: ["server": "\(server.name)"])
+                logger.error("server deactivated: unhealthy for too long", metadata: server.logMetadata)
                 pool.retire(serverID: server.id, reason: "deactivated as unhealthy", deactivated: true)
             }
         } catch is CancellationError {
             return
         } catch {
-            logger.error("could not record a health check", metadata: ["server": "\(server.name)", "error": "\(String(reflecting: error))"])
+            logger.error("could not record a health check", metadata: server.logMetadata.merging(["error": "\(String(reflecting: error))"]) { $1 })
         }
     }
 }

@@ -100,7 +100,7 @@ struct SessionLauncher: Sendable {
                 started(.success(SessionPool.Session(connection: connection, info: info)))
             } catch {
                 let failure = Self.startFailure(error, server: server)
-                logger.error("server failed to start", metadata: ["server": "\(server.name)", "error": "\(failure.message)"])
+                logger.error("server failed to start", metadata: server.logMetadata.merging(["error": "\(failure.message)"]) { $1 })
                 started(.failure(failure))
                 stop.signal()
             }
@@ -133,7 +133,7 @@ struct SessionLauncher: Sendable {
                     // credential has expired.
                     group.addTask {
                         guard !(await transportDone.wait(timeout: validFor)) else { return }
-                        logger.notice("server credential expired; retiring its sessions", metadata: ["server": "\(server.name)"])
+                        logger.notice("server credential expired; retiring its sessions", metadata: server.logMetadata)
                         credentialExpired()
                     }
                 }

@@ -188,6 +188,9 @@ public final class SessionPool: Service, Sendable {
             forget(order.id)
             return
         }
+        // Every record the session, its transport and its child log names the server.
+        var launcher = self.launcher
+        for (key, value) in server.logMetadata { launcher.logger[metadataKey: key] = value }
         let connection = await launcher.run(
             server, config: order.config, slot: order.id.slot, stop: request.stop,
             credentialExpired: { self.retire(serverID: server.id, reason: "its credential expired", draining: true) }
@@ -198,7 +201,7 @@ public final class SessionPool: Service, Sendable {
             }
         }
         let reason = connection.closedReason?.message ?? "closed"
-        logger.info("server disconnected", metadata: ["server": "\(server.name)", "session": "\(order.id.slot)", "reason": "\(reason)"])
+        logger.info("server disconnected", metadata: server.logMetadata.merging(["session": "\(order.id.slot)", "reason": "\(reason)"]) { $1 })
         let unexpected = !request.stop.isSignalled
         state.withLock { state in
             state.machine.sessionEnded(order.id, unexpected: unexpected, reason: reason, now: .now)
@@ -321,7 +324,7 @@ public final class SessionPool: Service, Sendable {
         }
         for (continuation, result) in work.resumes { continuation.resume(with: result.mapError { $0 }) }
         for (order, stop) in work.starts {
-            if order.id.slot > 0 { logger.debug("opening another session", metadata: ["server": "\(order.server.name)", "session": "\(order.id.slot)"]) }
+            if order.id.slot > 0 { logger.debug("opening another session", metadata: order.server.logMetadata.merging(["session": "\(order.id.slot)"]) { $1 }) }
             if case .terminated = startRequestsContinuation.yield(StartRequest(order: order, stop: stop)) {
                 apply { $0.sessionFailedToStart(order.id, error: MCPSessionError(.disconnected, "astra-mcpd is shutting down"), now: .now) }
                 forget(order.id)

@@ -136,12 +136,6 @@ final class CompletionWriter: Sendable {
             later += try await self.store.release(releases).map(Completion.release)
         }
         if let soonest = retries.map(\.after).min() { retryAlarm.schedule(at: .now.advanced(by: soonest)) }
-        for outcome in outcomes {
-            logger.debug(
-                "execution \(outcome.status.rawValue)",
-                metadata: ["execution": "\(outcome.id)", "duration_ms": "\(outcome.durationMilliseconds)"]
-                    .merging(outcome.errorMessage.map { ["error": "\($0)"] } ?? [:]) { $1 })
-        }
         return later
     }
 }

@@ -47,9 +47,14 @@ struct ExecutionRunner: Sendable {
         let started = ContinuousClock.now
         func finish(_ status: ExecutionStatus, output: String? = nil, error: String? = nil) -> Completion {
             let elapsed = ContinuousClock.now - started
+            let milliseconds = Int(Backoff.milliseconds(elapsed))
+            // Debug: one record per execution would flood the journal under load (the outcome is
+            // in the row, and in the metrics).
+            logger.debug("execution \(status.rawValue)", metadata: execution.logMetadata.merging(
+                ["status": "\(status.rawValue)", "duration_ms": "\(milliseconds)"].merging(error.map { ["error": "\($0)"] } ?? [:]) { $1 }) { $1 })
             return .finished(ExecutionOutcome(
                 id: execution.id, leaseToken: execution.leaseToken, status: status, outputJSON: output, errorMessage: error,
-                completedAt: Date(), durationMilliseconds: Int(Backoff.milliseconds(elapsed))))
+                completedAt: Date(), durationMilliseconds: milliseconds))
         }
         func retry(after delay: Duration, _ message: String, counts: Bool) -> Completion {
             .retry(RetryRequest(id: execution.id, leaseToken: execution.leaseToken, after: delay, error: message, countsAsAttempt: counts))
@@ -155,9 +160,9 @@ struct ExecutionRunner: Sendable {
             return finish(status, output: output, error: error)
         case .retry(let delay, let message, let counts):
             if counts {
-                logger.info("retrying", metadata: [
-                    "execution": "\(execution.id)", "attempt": "\(execution.attempt)", "retry_in": "\(delay)", "error": "\(message)",
-                ])
+                // Debug, as every per-execution record; the circuit and health records say when a
+                // server is in trouble.
+                logger.debug("retrying", metadata: execution.logMetadata.merging(["retry_in": "\(delay)", "error": "\(message)"]) { $1 })
             }
             return retry(after: delay, message, counts: counts)
         case .release(let counts):

@@ -373,7 +373,7 @@ public final class QueueWorker: Service, Sendable {
             leases.hold(claimed)
             for execution in claimed {
                 cancellations.starting(execution.id)
-                logger.debug("claimed", metadata: ["execution": "\(execution.id)", "tool": "\(execution.toolName)", "server": "\(execution.server.name)"])
+                logger.debug("claimed", metadata: execution.logMetadata)
                 group.addTask {
                     let completion = await self.runner.run(execution) { self.currentPhase == .stoppingCalls }
                     self.cancellations.finished(execution.id)

@@ -59,7 +59,7 @@ struct TaskCall {
         var task: MCPTask
         if let stored = execution.taskID {
             control.known(stored, stored: true)
-            logger.info("resuming the task of an earlier attempt", metadata: ["execution": "\(execution.id)", "task": "\(stored)"])
+            logger.info("resuming the task of an earlier attempt", metadata: execution.logMetadata.merging(["task": "\(stored)"]) { $1 })
             task = try await get(stored)
         } else {
             let ttl = maxDuration + .seconds(600)  // the result outlives a restart after the end
@@ -136,9 +136,9 @@ struct TaskCall {
                 try await store.recordTask(execution: execution.id, leaseToken: execution.leaseToken, taskID: task.id, status: task.status.text)
                 return true
             } catch {
-                logger.warning("could not store the task's state", metadata: [
-                    "execution": "\(execution.id)", "task": "\(task.id)", "error": "\(String(reflecting: error))",
-                ])
+                logger.warning("could not store the task's state", metadata: execution.logMetadata.merging([
+                    "task": "\(task.id)", "error": "\(String(reflecting: error))",
+                ]) { $1 })
                 if attempt < 4 && durably { try? await Task.sleep(for: Backoff.delay(failedAttempt: attempt)) }
             }
         }

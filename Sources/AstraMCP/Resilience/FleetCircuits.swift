@@ -61,13 +61,13 @@ final class FleetCircuits: Sendable {
                 state = "open"
                 reason = why
                 openFor = until - breakers.now()
-                logger.warning("circuit opened", metadata: ["server": "\(server.name)", "reason": "\(why)", "retry_after": "\(until - .now)"])
+                logger.warning("circuit opened", metadata: server.logMetadata.merging(["reason": "\(why)", "retry_after": "\(until - .now)"]) { $1 })
             case .halfOpened:
                 state = "half_open"
-                logger.info("circuit half-open: sending a trial call", metadata: ["server": "\(server.name)"])
+                logger.info("circuit half-open: sending a trial call", metadata: server.logMetadata)
             case .closed:
                 state = "closed"
-                logger.info("circuit closed", metadata: ["server": "\(server.name)"])
+                logger.info("circuit closed", metadata: server.logMetadata)
             }
             await persist("record the circuit state", attempts: 3, logger: logger, isStopping: isStopping) {
                 try await self.servers.recordCircuit(serverID: server.id, state: state, reason: reason, openFor: openFor)

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// The server an execution runs on, as its row says now.
 public struct ServerDescriptor: Sendable, Equatable {
@@ -61,6 +62,26 @@ public struct ClaimedExecution: Sendable {
     /// compiled schemas are cached by.
     public var toolID = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
     public var schemaRevision: Int64 = 0
+    /// The team that enqueued it (`team_id`), for the logs.
+    public var teamID: UUID?
+
+    /// What every log record about this execution carries (the journal's `EXECUTION_ID`,
+    /// `SERVER_ID`, `SERVER_NAME`, `TOOL`, `TEAM_ID`, `ATTEMPT`).
+    var logMetadata: Logger.Metadata {
+        var metadata = server.logMetadata
+        metadata["execution"] = "\(id)"
+        metadata["tool"] = "\(toolName)"
+        metadata["attempt"] = "\(attempt)"
+        if let teamID { metadata["team"] = "\(teamID)" }
+        return metadata
+    }
+}
+
+extension ServerDescriptor {
+    /// What every log record about this server carries (the journal's `SERVER_NAME`, `SERVER_ID`).
+    var logMetadata: Logger.Metadata {
+        ["server": "\(name)", "server_id": "\(id)"]
+    }
 }
 
 /// Whether a tool may, must or must not be called as a task (`execution.taskSupport`).

@@ -24,7 +24,7 @@ struct ClaimExecutionsStatement: PostgresPreparedStatement {
             SET status = 'running', started_at = now(), attempts = c.attempt
             FROM claimed c
             WHERE e.id = c.execution_id
-            RETURNING e.id, e.tool_id, e.server_id, e.input_parameters, e.cancel_requested_at IS NOT NULL AS cancel_requested, e.task_id
+            RETURNING e.id, e.tool_id, e.server_id, e.input_parameters, e.cancel_requested_at IS NOT NULL AS cancel_requested, e.task_id, e.team_id
         )
         SELECT s.id, s.server_id, s.input_parameters::text, t.tool_name,
                coalesce(t.is_enabled, true) AND t.removed_at IS NULL, t.removed_at IS NOT NULL,
@@ -32,7 +32,7 @@ struct ClaimExecutionsStatement: PostgresPreparedStatement {
                c.attempt, t.max_attempts,
                coalesce(t.is_idempotent, t.annotations->'idempotentHint' = 'true' OR t.annotations->'readOnlyHint' = 'true', false),
                c.enqueued_at, c.lease_token, t.max_duration_seconds, s.cancel_requested, s.task_id, t.execution->>'taskSupport',
-               s.tool_id, t.schema_revision
+               s.tool_id, t.schema_revision, s.team_id
         FROM started s
         JOIN claimed c ON c.execution_id = s.id
         JOIN mcp_tools t ON t.id = s.tool_id
@@ -80,6 +80,7 @@ struct ClaimExecutionsStatement: PostgresPreparedStatement {
         let taskSupport = try columns.next(String?.self)
         let toolID = try columns.next(UUID.self)
         let schemaRevision = try columns.next(Int64.self)
+        let teamID = try columns.next(UUID?.self)
         return ClaimedExecution(
             id: id,
             argumentsJSON: arguments,
@@ -98,7 +99,8 @@ struct ClaimExecutionsStatement: PostgresPreparedStatement {
             idempotent: idempotent,
             enqueuedAt: enqueuedAt,
             toolID: toolID,
-            schemaRevision: schemaRevision
+            schemaRevision: schemaRevision,
+            teamID: teamID
         )
     }
 }

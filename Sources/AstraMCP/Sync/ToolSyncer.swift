@@ -29,11 +29,11 @@ public struct ToolSyncer: Sendable {
             let tools = try await session.connection.listTools(timeout: timeout)
             let (offered, removed) = try await store.syncTools(serverID: server.id, tools: tools)
             try await store.recordConnection(serverID: server.id, status: "connected", error: nil)
-            logger.info("tools synced", metadata: ["server": "\(server.name)", "offered": "\(offered)", "removed": "\(removed)"])
+            logger.info("tools synced", metadata: server.logMetadata.merging(["offered": "\(offered)", "removed": "\(removed)"]) { $1 })
             return Result(server: server.name, toolsOffered: offered, toolsRemoved: removed)
         } catch {
             let message = (error as? MCPSessionError)?.message ?? "\(error)"
-            logger.error("tool sync failed", metadata: ["server": "\(server.name)", "error": "\(message)"])
+            logger.error("tool sync failed", metadata: server.logMetadata.merging(["error": "\(message)"]) { $1 })
             try? await store.recordConnection(serverID: server.id, status: "error", error: String(message.prefix(1000)))
             throw error
         }

@@ -51,7 +51,7 @@ struct StdioTransport: MCPTransport {
             ) { execution in
                 await serve(execution, connection: connection, stderrTail: stderrTail)
             }
-            logger.debug("server process ended", metadata: ["server": "\(serverName)", "status": "\(result.terminationStatus)"])
+            logger.debug("server process ended", metadata: ["server": "\(serverName)", "exit_status": "\(result.terminationStatus)"])
         } catch {
             connection.close(MCPSessionError(.misconfigured, "cannot start '\(config.command)': \(Self.describe(error))\(stderrTail.messageSuffix)"))
         }

@@ -212,7 +212,7 @@ struct StreamableHTTPTransport: HTTPTransport, MCPTransport {
                     // 5xx, 429: down for now.
                     let status = response.status.code
                     guard status == 404 || status == 429 || status >= 500 else {
-                        logger.debug("server offers no stream of its own", metadata: ["server": "\(serverName)", "status": "\(status)"])
+                        logger.debug("server offers no stream of its own", metadata: ["server": "\(serverName)", "http_status": "\(status)"])
                         return
                     }
                     throw MCPSessionError(.disconnected, "HTTP \(status)")
