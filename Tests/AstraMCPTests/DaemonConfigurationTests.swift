@@ -176,4 +176,16 @@ struct DaemonConfigurationTests {
         #expect(unclassified.isEmpty, "not classified: \(unclassified.sorted())")
         #expect(classified.subtracting(DaemonConfiguration.keys.keys).isEmpty)
     }
+
+    @Test("the shipped configuration file shows every key, and its list of restart-only keys is the reload's")
+    func shippedFileAgrees() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let text = try String(contentsOf: root.appendingPathComponent("etc/astra-mcpd/astra-mcpd.conf"), encoding: .utf8)
+        for key in DaemonConfiguration.keys.keys {
+            #expect(text.contains("# \(key) ="), "etc/astra-mcpd/astra-mcpd.conf does not show \(key)")
+        }
+        let header = try #require(text.components(separatedBy: "keeps them as they were):\n").last?.components(separatedBy: "\n\n").first)
+        let listed = header.replacingOccurrences(of: "#", with: "").split(whereSeparator: { $0 == "," || $0.isWhitespace }).map(String.init)
+        #expect(listed == DaemonConfiguration.settings.filter { !$0.live }.map(\.key))
+    }
 }

@@ -59,7 +59,7 @@ struct TaskCall {
         var task: MCPTask
         if let stored = execution.taskID {
             control.known(stored, stored: true)
-            logger.info("resuming the task of an earlier attempt", metadata: execution.logMetadata.merging(["task": "\(stored)"]) { $1 })
+            logger.debug("resuming the task of an earlier attempt", metadata: execution.logMetadata.merging(["task": "\(stored)"]) { $1 })
             task = try await get(stored)
         } else {
             let ttl = maxDuration + .seconds(600)  // the result outlives a restart after the end
