@@ -72,4 +72,25 @@ extension DaemonProcessTests {
             #expect(try await daemon.waitForExit() == 0, "\(daemon.standardError)")
         }
     }
+
+    @Test("a reload that takes a program off stdio_commands: the call in flight on it finishes, and a new server running it is refused")
+    func reloadNarrowsStdioCommands() async throws {
+        let path = try configurationFile("stdio_commands = \(TestDaemon.stdioCommandsSetting)\n")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try await TestDatabase.with { db in
+            let daemon = try DaemonProcess(["run", "--config", path], environment: environment(db), unsetting: ["ASTRA_MCPD_STDIO_COMMANDS"])
+            defer { daemon.kill() }
+            let inFlight = try await enqueueSleep(db, seconds: 1)
+            try await waitUntilRunning(db, inFlight, daemon)
+            try "stdio_commands = /nonexistent/\n".write(toFile: path, atomically: true, encoding: .utf8)
+            daemon.hangUp()
+            try await eventually(.seconds(20), "the reload; stderr: \(daemon.standardError)") { daemon.standardError.contains("changed=stdio_commands") }
+            try await eventually(.seconds(30), "the call in flight to finish") { try await row(db, inFlight).status == "success" }
+            let refused = try await enqueueSleep(db, seconds: 0)
+            try await eventually(.seconds(30), "the next to be refused") { try await row(db, refused).status == "error" }
+            #expect(try await row(db, refused).error?.contains("stdio_commands") == true)
+            daemon.terminate()
+            #expect(try await daemon.waitForExit() == 0, "\(daemon.standardError)")
+        }
+    }
 }

@@ -41,7 +41,8 @@ final class DaemonProcess: Sendable {
     /// Starts `astra-mcpd <arguments>` with the test process's environment minus every
     /// `ASTRA_MCPD_*` variable, plus `environment`.
     /// - Parameter wrapper: A command that runs the daemon (e.g. `setpriv` to run it as another user).
-    init(_ arguments: [String], environment: [String: String] = [:], wrapper: [String] = []) throws {
+    /// - Parameter unsetting: Variables of the defaults above to leave out (so a test's file sets them).
+    init(_ arguments: [String], environment: [String: String] = [:], wrapper: [String] = [], unsetting: [String] = []) throws {
         try TestPaths.requireExecutable(TestPaths.daemon, hint: "build it with 'swift build --product astra-mcpd'")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: wrapper.first ?? TestPaths.daemon)
@@ -50,6 +51,7 @@ final class DaemonProcess: Sendable {
         // The tests' stdio programs may start, unless the test says otherwise.
         inherited["ASTRA_MCPD_STDIO_COMMANDS"] = TestDaemon.stdioCommandsSetting
         inherited["ASTRA_MCPD_NETWORK_ALLOW"] = "127.0.0.0/8,::1/128"
+        for name in unsetting { inherited[name] = nil }
         inherited.merge(environment) { $1 }
         process.environment = inherited
         process.standardInput = FileHandle.nullDevice
