@@ -101,7 +101,7 @@ final class DispatchGate: Sendable {
     /// A notification (or the backstop) claims into any free slot, so an idle daemon picks up at
     /// once; a backlog waits for enough free slots to make the claim worth its round trip.
     private func isReady(_ state: State) -> Bool {
-        (state.workSignalled && state.freeSlots > 0) || (state.backlog && state.freeSlots >= backlogClaimThreshold)
+        (state.workSignalled && state.freeSlots > 0) || (state.backlog && state.freeSlots >= min(backlogClaimThreshold, state.capacity))
     }
 
     private func takeWaiterIfReady(_ state: inout State) -> (CheckedContinuation<Int?, Never>, Int)? {
