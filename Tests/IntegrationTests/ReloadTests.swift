@@ -1,4 +1,5 @@
 import Foundation
+import PostgresNIO
 import Testing
 
 @testable import AstraMCP
@@ -80,8 +81,15 @@ extension DaemonProcessTests {
         try await TestDatabase.with { db in
             let daemon = try DaemonProcess(["run", "--config", path], environment: environment(db), unsetting: ["ASTRA_MCPD_STDIO_COMMANDS"])
             defer { daemon.kill() }
-            let inFlight = try await enqueueSleep(db, seconds: 1)
-            try await waitUntilRunning(db, inFlight, daemon)
+            let inFlight = try await enqueueSleep(db, seconds: 2)
+            // Reported progress: the call has reached the server (claimed alone, its session may
+            // not have started yet, and would start under the new list).
+            try await eventually(.seconds(30), "the call to report progress; stderr: \(daemon.standardError)") {
+                try await db.withConnection { connection in
+                    try await connection.query("SELECT progress IS NOT NULL FROM mcp_tool_executions WHERE id = \(inFlight)", logger: TestLogging.logger)
+                        .collect()[0].decode(Bool.self)
+                }
+            }
             try "stdio_commands = /nonexistent/\n".write(toFile: path, atomically: true, encoding: .utf8)
             daemon.hangUp()
             try await eventually(.seconds(20), "the reload; stderr: \(daemon.standardError)") { daemon.standardError.contains("changed=stdio_commands") }
