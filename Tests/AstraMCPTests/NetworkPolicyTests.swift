@@ -109,6 +109,23 @@ struct NetworkPolicyTests {
         await later.shutdown()
     }
 
+    @Test("a reloaded policy judges a host anew at once, although its resolution is still fresh")
+    func reloadedPolicy() async throws {
+        let resolver = HostResolver { _ in [ip("10.1.2.3")] }
+        var allowing = NetworkPolicy()
+        allowing.allowed = [try #require(IPNetwork("10.0.0.0/8"))]
+        let clients = PinnedHTTPClients(configuration: .init(), policy: allowing, resolver: resolver, resolutionTTL: .seconds(3600), logger: Logger(label: "test"))
+        let lease = try await clients.lease(for: "https://internal.example/mcp")
+        #expect(lease.address == ip("10.1.2.3"))
+        await clients.release(lease)
+        clients.setPolicy(NetworkPolicy())
+        await #expect(throws: PinnedHTTPClients.Refused.self) { _ = try await clients.lease(for: "https://internal.example/mcp") }
+        clients.setPolicy(allowing)
+        let again = try await clients.lease(for: "https://internal.example/mcp")
+        await clients.release(again)
+        await clients.shutdown()
+    }
+
     @Test("unused clients beyond the bound, and pins no longer current, are closed")
     func bounded() async throws {
         let clients = PinnedHTTPClients(
