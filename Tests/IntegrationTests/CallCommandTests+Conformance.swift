@@ -81,6 +81,22 @@ extension CallCommandTests {
         #expect(resumed["last_event_id"] as? String != "")
     }
 
+    @Test("conformance scenario auth/client-credentials-basic: a token from the context's client, then tools/list with it")
+    func conformanceClientCredentials() async throws {
+        let client = OAuthFixtures.Client(id: "conformance-test-client", method: "client_secret_basic", secret: "conformance-test-secret")
+        try await OAuthFixtures.with(clients: [client], authArguments: ["--auth-methods", "client_secret_basic"]) { oauth in
+            let context = #"{"name": "auth/client-credentials-basic", "client_id": "conformance-test-client", "client_secret": "conformance-test-secret"}"#
+            let run = try await runAsConformanceRunner(scenario: "auth/client-credentials-basic", url: oauth.mcpURL, context: context)
+            #expect(run.code == 0, "\(run.stderr)")
+            #expect(!run.stdout.contains("conformance-test-secret") && !run.stderr.contains("conformance-test-secret"))
+            let tokens = oauth.tokenRequests
+            #expect(tokens.count == 1, "\(tokens)")
+            #expect(tokens.first?["client_id"] as? String == "conformance-test-client", "\(tokens)")
+            #expect(tokens.first?["auth_method"] as? String == "client_secret_basic" && tokens.first?["status"] as? Int == 200, "\(tokens)")
+            #expect(oauth.unauthorized.count == 1, "one 401 starts discovery, then every request carries the token")
+        }
+    }
+
     @Test("a conformance scenario astra-mcpd does not play exits 2, saying which it plays")
     func unsupportedScenario() async throws {
         let run = try await runAsConformanceRunner(scenario: "auth/metadata-default", url: "http://127.0.0.1:9/mcp")
