@@ -13,15 +13,16 @@ struct CallCommand: AsyncParsableCommand {
         abstract: "Call one tool of one server as the daemon would, and print the result; without TOOL, list the tools.",
         usage: """
             astra-mcpd call --server NAME|ID [TOOL [JSON]]
-              astra-mcpd call --url URL [TOOL [JSON]]
-              astra-mcpd call [TOOL [JSON]] --command CMD [ARG...]
-              astra-mcpd call [TOOL [JSON]] URL
+            astra-mcpd call --url URL [TOOL [JSON]]
+            astra-mcpd call [TOOL [JSON]] --command CMD [ARG...]
+            astra-mcpd call [TOOL [JSON]] URL
             """,
         discussion: """
             The server is started as the daemon starts one: the same transports, network policy (network_allow, \
             network_deny), stdio_commands and sandbox, credentials and OAuth. A program given with --command is \
             allowed whatever stdio_commands says. The arguments are checked against the tool's inputSchema, and a \
-            result's structuredContent against its outputSchema, as listed by the server.
+            result's structuredContent against its outputSchema, as listed by the server. Progress goes to stderr; \
+            nothing is logged unless --log-level says so (info shows the server's stderr).
 
             With MCP_CONFORMANCE_SCENARIO set (the official conformance runner sets it, and passes the server's URL \
             last), the scenario's requests are made instead of TOOL's.

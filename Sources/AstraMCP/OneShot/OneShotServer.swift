@@ -37,7 +37,10 @@ public struct OneShotServer: Sendable {
     /// A Streamable HTTP server at `url` (legacy HTTP+SSE if it turns out to be one).
     /// - Throws: ``OneShotError`` (`usage`) when `url` is not an http(s) URL.
     public static func url(_ url: String) throws(OneShotError) -> OneShotServer {
-        try OneShotServer(descriptor: descriptor(name: url, type: "http", config: ["url": url]), fallsBackToLegacySSE: true)
+        guard let parts = URLComponents(string: url), ["http", "https"].contains(parts.scheme?.lowercased()), parts.host?.isEmpty == false else {
+            throw OneShotError(.usage, "'\(url.prefix(200))' is not an http:// or https:// URL")
+        }
+        return try OneShotServer(descriptor: descriptor(name: url, type: "http", config: ["url": url]), fallsBackToLegacySSE: true)
     }
 
     /// A stdio server: `command` (a program and its arguments), started as the daemon starts one.
@@ -82,7 +85,7 @@ public struct OneShotServer: Sendable {
         do {
             _ = try TransportConfig.parse(server)
         } catch {
-            throw OneShotError(.usage, error.description.replacingOccurrences(of: "server config needs \"url\": an", with: "--url needs"))
+            throw OneShotError(.usage, error.description)
         }
         return server
     }
