@@ -72,6 +72,19 @@ struct CallCommandTests {
         #expect(nowhere.stderr.contains("name the server with one of --server, --url or --command"), "\(nowhere.stderr)")
     }
 
+    @Test("SIGTERM (or Ctrl-C) in the middle of a call cancels it, stops the server and exits 130")
+    func interrupted() async throws {
+        let process = try DaemonProcess(["call", "sleep", #"{"seconds": 60}"#] + (try demo))
+        // Progress shows the call is in flight on the server.
+        try await eventually(.seconds(30), "the call's first progress line") { process.standardError.contains("progress: ") }
+        let sent = ContinuousClock.now
+        process.terminate()
+        let code = try await process.waitForExit(.seconds(20))
+        #expect(code == 130, "\(process.standardError)")
+        #expect(ContinuousClock.now - sent < .seconds(15), "the call is cancelled, not waited for")
+        #expect(!process.standardError.contains("astra-mcpd: "), "an interrupt is no error: \(process.standardError)")
+    }
+
     @Test("--url: Streamable HTTP on loopback, and legacy HTTP+SSE after the POST is refused")
     func httpServers() async throws {
         try await PythonHTTPServer.with(mode: .streamableSSE) { http in
