@@ -10,7 +10,7 @@ struct AstraMCPD: AsyncParsableCommand {
         commandName: "astra-mcpd",
         abstract: "Runs MCP tool executions queued in PostgreSQL and writes their results back.",
         discussion: "Exit codes: 0 ok, 1 runtime failure, 2 bad usage or configuration.",
-        subcommands: [RunCommand.self, StatusCommand.self, CheckConfigCommand.self, MigrateCommand.self, SyncCommand.self, CredentialsCommand.self, CallbacksCommand.self, DemoCommand.self, BenchCommand.self]
+        subcommands: [RunCommand.self, StatusCommand.self, CheckConfigCommand.self, MigrateCommand.self, SyncCommand.self, CredentialsCommand.self, CallbacksCommand.self, CallCommand.self, DemoCommand.self, BenchCommand.self]
     )
 }
 

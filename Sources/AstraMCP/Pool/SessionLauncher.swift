@@ -173,7 +173,9 @@ struct SessionLauncher: Sendable {
         case .timeout:
             return MCPSessionError(.startFailed, "server '\(server.name)' did not answer initialize in time")
         default:
-            return MCPSessionError(.startFailed, "server '\(server.name)' failed during initialize: \(error.message)")
+            var failure = MCPSessionError(.startFailed, "server '\(server.name)' failed during initialize: \(error.message)")
+            failure.httpStatus = error.httpStatus
+            return failure
         }
     }
 }

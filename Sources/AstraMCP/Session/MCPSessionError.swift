@@ -55,6 +55,9 @@ public struct MCPSessionError: Error, Sendable, CustomStringConvertible {
     public var timeoutLimit: TimeoutLimit?
     /// For a ``Code/remoteError``: the JSON-RPC error code the server answered with.
     public var rpcCode: Int?
+    /// For a failure the server answered with a non-success HTTP status: that status (a client
+    /// falls back to the legacy HTTP+SSE transport on some 4xx to its first POST).
+    public var httpStatus: UInt?
 
     public init(_ code: Code, _ message: String, retryAfter: Duration? = nil, requestNeverSent: Bool = false) {
         self.code = code

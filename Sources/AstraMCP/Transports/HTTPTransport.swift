@@ -90,9 +90,11 @@ extension HTTPTransport {
     /// A non-success HTTP status: 5xx and 429 are the server being unavailable (transient),
     /// anything else a protocol problem. The body excerpt is redacted.
     func statusError(_ status: UInt, excerpt: String) -> MCPSessionError {
-        MCPSessionError(
+        var error = MCPSessionError(
             status >= 500 || status == 429 ? .disconnected : .protocolError,
             redacting(secrets, in: "server '\(serverName)' answered HTTP \(status): \(excerpt.prefix(200))"))
+        error.httpStatus = status
+        return error
     }
 
     /// ``statusError(_:excerpt:)`` with the wait a 429 or 503 asks for in `Retry-After`
