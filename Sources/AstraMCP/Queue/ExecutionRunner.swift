@@ -21,6 +21,8 @@ struct ExecutionRunner: Sendable {
     let logger: Logger
     /// Called just before `tools/call` is handed to the server's session (benchmark hook).
     let onCallStarted: (@Sendable (UUID) -> Void)?
+    /// Where pickup latency is recorded.
+    var metrics = EngineMetrics.disabled
 
     /// - Parameter stopping: Whether the daemon is stopping and closing its sessions: a call
     ///   lost that way is handed back to the queue, unless it may have reached a tool that is
@@ -88,6 +90,7 @@ struct ExecutionRunner: Sendable {
                 if started { cancellations.cancel(execution.id) } else { task.cancel() }
             }
             onCallStarted?(execution.id)
+            metrics.callStarted(execution)
             requestSent = true
             if asTask {
                 result = .answered(
