@@ -42,6 +42,8 @@ public struct AstraDaemon: Sendable {
         public let worker: QueueWorker
         public let syncScheduler: ToolSyncScheduler
         public let deliverer: CallbackDeliverer
+        /// What the engine records on (records nothing unless a metrics backend was bootstrapped).
+        public let metrics: EngineMetrics
         public let services: [any Service]
 
         /// Returns once the services' PostgreSQL client runs.
@@ -68,13 +70,16 @@ public struct AstraDaemon: Sendable {
                 lockTimeout: configuration.lockTimeout),
             backgroundLogger: logger)
         let logger = self.logger
+        // The process's metrics backend: Prometheus when `run` serves metrics, else no-op.
+        let metrics = EngineMetrics(labelCap: configuration.metricsLabelCap)
         if let problem = (Result { try CredentialKeyring.load(directory: configuration.credentialKeysDirectory) }).failureDescription {
             logger.notice("stored credentials are unavailable until keys are added", metadata: ["reason": "\(problem)"])
         }
         // Beyond statement_timeout, so only a hung request meets it.
         let answerTimeout = configuration.statementTimeout + .seconds(15)
         let queue = QueueStore(
-            database: database, workerID: QueueWorker.instanceID(for: configuration.workerID), logger: logger, answerTimeout: answerTimeout)
+            database: database, workerID: QueueWorker.instanceID(for: configuration.workerID), logger: logger, answerTimeout: answerTimeout,
+            metrics: metrics)
         let progress = ProgressWriter(store: queue, interval: configuration.progressInterval, logger: logger)
         let credentialStore = CredentialStore(database: database, keysDirectory: configuration.credentialKeysDirectory, logger: logger)
         // The pool reports list_changed and reconnects to the sync scheduler, which needs the
@@ -96,8 +101,8 @@ public struct AstraDaemon: Sendable {
             onSessionReady: { server, _ in scheduler.value?.requestSync(server) },
             credentials: { server, credentialType in
                 try await credentialStore.secret(serverID: server.id, serverName: server.name, credentialType: credentialType)
-            })
-        let servers = ServerStore(database: database, logger: logger, answerTimeout: answerTimeout)
+            }, metrics: metrics)
+        let servers = ServerStore(database: database, logger: logger, answerTimeout: answerTimeout, metrics: metrics)
         let syncer = ToolSyncer(store: servers, pool: pool, logger: logger)
         let syncScheduler = ToolSyncScheduler(interval: configuration.toolSyncInterval, syncer: syncer, store: servers, logger: logger)
         scheduler.value = syncScheduler
@@ -105,14 +110,14 @@ public struct AstraDaemon: Sendable {
         let beacon = ProgressBeacon()
         let worker = QueueWorker(
             configuration: QueueWorker.Configuration(configuration), store: queue, servers: servers, progress: progress, pool: pool, logger: logger, beacon: beacon,
-            onCallStarted: onCallStarted)
+            onCallStarted: onCallStarted, metrics: metrics)
         let health = HealthMonitor(configuration: HealthMonitor.Configuration(configuration), store: servers, pool: pool, logger: logger)
         let watcher = ServerWatcher(
             store: servers, pool: pool, syncScheduler: syncScheduler, healthMonitor: health, reconcileInterval: configuration.reconcileInterval,
             eagerConnect: configuration.eagerConnect, logger: logger)
         let deliverer = CallbackDeliverer(
             configuration: CallbackDeliverer.Configuration(configuration),
-            store: CallbackStore(database: database, owner: queue.workerID, logger: logger, answerTimeout: answerTimeout),
+            store: CallbackStore(database: database, owner: queue.workerID, logger: logger, answerTimeout: answerTimeout, metrics: metrics),
             credentials: credentialStore, logger: logger)
         let inbox = CredentialInboxService(store: credentialStore, logger: logger) { serverID in
             pool.retire(serverID: serverID, reason: "its credential changed")
@@ -158,8 +163,9 @@ public struct AstraDaemon: Sendable {
         let startup = StartupService(
             store: servers, syncOnStart: configuration.syncOnStart, consuming: worker.consuming, trapping: trapping, logger: logger)
         let heartbeat = InstanceHeartbeat(
-            store: StatusStore(database: database, logger: logger, answerTimeout: answerTimeout), instanceID: queue.workerID,
-            inFlight: { worker.inFlight }, sessions: { pool.liveSessions }, completed: { worker.statistics.completedExecutions }, logger: logger)
+            store: StatusStore(database: database, logger: logger, answerTimeout: answerTimeout, metrics: metrics), instanceID: queue.workerID,
+            inFlight: { worker.inFlight }, sessions: { pool.liveSessions }, completed: { worker.statistics.completedExecutions }, logger: logger,
+            metrics: metrics)
         let databaseService = DatabaseService(client: database)
         // Services shut down in reverse order: the watchdog last, so it keeps pinging while the
         // worker drains.
@@ -169,7 +175,7 @@ public struct AstraDaemon: Sendable {
             + (reloader.map { [$0] } ?? [])
         return Parts(
             database: database, databaseService: databaseService, servers: servers, pool: pool, worker: worker, syncScheduler: syncScheduler, deliverer: deliverer,
-            services: [databaseService] + others.map(databaseService.gating))
+            metrics: metrics, services: [databaseService] + others.map(databaseService.gating))
     }
 
     /// Runs until SIGTERM or SIGINT, then drains and returns.
@@ -177,10 +183,16 @@ public struct AstraDaemon: Sendable {
         // Before anything else: children must not read this process's environment or memory.
         try ProcessHardening.makeNonDumpable()
         try await preflight()
+        // Before the parts: their metric handles come from the backend bootstrapped here.
+        let metricsService = configuration.metricsListen.map {
+            MetricsService(address: $0, registry: EngineMetrics.bootstrapPrometheus(), logger: logger)
+        }
         let parts = try makeParts()
+        // First, so it stops last: the endpoint answers while the others drain.
+        let services = (metricsService.map { [$0] } ?? []) + parts.services
         let group = ServiceGroup(
             configuration: .init(
-                services: parts.services.map { .init(service: $0) },
+                services: services.map { .init(service: $0) },
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 cancellationSignals: [],
                 logger: logger))

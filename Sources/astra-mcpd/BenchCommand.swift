@@ -2,6 +2,7 @@ import AstraMCPDemo
 import ArgumentParser
 import AstraMCP
 import Foundation
+import Prometheus
 
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -30,6 +31,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Only measure JSON Schema validation of tool arguments (no database, no servers).")
     var schemaOnly = false
 
+    @Flag(name: .long, help: "Record metrics with the Prometheus backend, as 'run' does with metrics_listen set (default: off, as 'run' without it).")
+    var metrics = false
+
     @Option(name: .long, help: "The demo MCP server's executable (default: astra-mcpd-demo-server next to this binary).")
     var demoServer: String?
 
@@ -48,6 +52,8 @@ struct BenchCommand: AsyncParsableCommand {
         let logger = options.logger(configuration)
         let fast = fastServer ?? "python3 " + URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Tests/Fixtures/fast_server.py").path
+        // Before the daemon's parts are made: they take their handles from this backend.
+        let registry = metrics ? EngineMetrics.bootstrapPrometheus() : nil
         await runReportingErrors {
             try await Benchmark(
                 configuration: configuration, logger: logger, count: count, latencySamples: latencySamples,
@@ -61,6 +67,11 @@ struct BenchCommand: AsyncParsableCommand {
                 ],
                 statementStatistics: statementStatistics
             ).run()
+            if let registry {
+                let started = ContinuousClock.now
+                let scrape = registry.emitToBuffer()
+                print("\nmetrics (Prometheus backend): one scrape of \(scrape.count) bytes took \(ContinuousClock.now - started)")
+            }
             print("\n" + JSONSchemaBenchmark.run().description)
         }
     }

@@ -68,6 +68,9 @@ extension DaemonConfiguration {
     ///   `circuit_max_wait_seconds` (default 300)
     /// - `retry_max_attempts` (integer 1…20, default 3), `retry_base_delay_seconds` (default 1),
     ///   `retry_max_delay_seconds` (default 60)
+    /// - `metrics_listen` (`ADDRESS:PORT` on loopback: `127.0.0.1:9464`, `[::1]:9464`, `localhost:9464`; port 0 takes
+    ///   a free one; default empty: no metrics endpoint; any other address is refused, see ``MetricsListenAddress``)
+    /// - `metrics_label_cap` (integer 1…10000, default 200: server names and server/tool pairs labelled, the rest `other`)
     /// - `log_level` (trace, debug, info, notice, warning, error, critical; default info)
     /// - `log_target` (auto, stderr, journal; default auto)
     static let keys: [String: @Sendable (inout DaemonConfiguration, String) throws -> Void] = [
@@ -146,6 +149,10 @@ extension DaemonConfiguration {
         "retry_base_delay_seconds": { c, v in c.retry.baseDelay = try seconds(v, allowZero: false) },
         "retry_max_delay_seconds": { c, v in c.retry.maxDelay = try seconds(v, allowZero: false) },
         "database_pool_size": { c, v in c.databasePoolSize = try integer(v, in: 1...100) },
+        "metrics_listen": { c, v in
+            c.metricsListen = ["", "off"].contains(v.lowercased()) ? nil : try MetricsListenAddress.parse(v)
+        },
+        "metrics_label_cap": { c, v in c.metricsLabelCap = try integer(v, in: 1...10_000) },
         "log_level": { c, v in
             guard let level = Logger.Level(rawValue: v.lowercased()) else {
                 throw ConfigurationError("expected one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), got '\(v)'")

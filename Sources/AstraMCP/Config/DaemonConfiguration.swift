@@ -105,6 +105,12 @@ public struct DaemonConfiguration: Sendable {
     /// The longest wait before restarting a server that keeps failing to start (the waits grow
     /// exponentially from 0.5 s, with jitter). Defaults to `60` s.
     public var restartBackoffMax: Duration = .seconds(60)
+    /// Where the Prometheus endpoint (`GET /metrics`) listens, a loopback address; nil (the
+    /// default) serves no metrics.
+    public var metricsListen: MetricsListenAddress?
+    /// The most distinct server names, and the most distinct server/tool pairs, that metrics
+    /// label; the rest are counted as `other`. Defaults to `200`.
+    public var metricsLabelCap: Int = 200
     /// The circuit breaker of each server.
     public var circuitBreaker = CircuitBreakerOptions()
     /// Retries of transient failures.

@@ -85,6 +85,8 @@ extension DaemonConfiguration {
         .restart("credential_keys_dir", \.credentialKeysDirectory),
         .restart("migrations_dir", \.migrationsDirectory),
         .restart("log_target", \.logTarget),
+        .restart("metrics_listen", \.metricsListen),
+        .restart("metrics_label_cap", \.metricsLabelCap),
     ]
 }
 

@@ -16,11 +16,15 @@ public struct InstanceHeartbeat: Service {
     /// Executions this process has finished since it started.
     let completed: @Sendable () -> Int
     let logger: Logger
+    /// Where what it learns is shown too (queue depth, load, sessions per server).
+    let metrics: EngineMetrics
 
     public init(
         store: StatusStore, instanceID: String, interval: Duration = .seconds(5), inFlight: @escaping @Sendable () -> Int,
-        sessions: @escaping @Sendable () -> [UUID: Int], completed: @escaping @Sendable () -> Int = { 0 }, logger: Logger
+        sessions: @escaping @Sendable () -> [UUID: Int], completed: @escaping @Sendable () -> Int = { 0 }, logger: Logger,
+        metrics: EngineMetrics = .disabled
     ) {
+        self.metrics = metrics
         self.store = store
         self.instanceID = instanceID
         self.interval = interval
@@ -40,6 +44,7 @@ public struct InstanceHeartbeat: Service {
                 do {
                     let fleet = try await store.heartbeat(instanceID: instanceID, inFlight: load, sessions: live)
                     Systemd.notify("STATUS=" + Self.statusLine(inFlight: load, doneLastMinute: minute.lastMinute, sessions: live, fleet: fleet))
+                    metrics.heartbeat(readyExecutions: fleet.readyExecutions, inFlight: load, sessions: live)
                     failing = false
                 } catch {
                     // Status only; the queue does not depend on it. Said once per outage.

@@ -88,6 +88,8 @@ public final class SessionPool: Service, Sendable {
     let onSessionReady: @Sendable (ServerDescriptor, Session) -> Void
     /// Redirects are not followed (one to another origin would carry the session elsewhere).
     let httpClients: PinnedHTTPClients
+    /// Where session starts, failures and restarts are counted.
+    let metrics: EngineMetrics
     private let launcher: SessionLauncher
     private let state: Mutex<State>
     private let startRequests: AsyncStream<StartRequest>
@@ -98,6 +100,7 @@ public final class SessionPool: Service, Sendable {
     ///   - onSessionReady: Called each time a server's first live session has completed
     ///     initialize (its tools may want a sync).
     ///   - credentials: Looks up a server's stored secret of a `credential_type` (for its `auth`, or its `env`).
+    ///   - metrics: Where session starts, failures and restarts are counted.
     public init(
         configuration: Configuration,
         logger: Logger,
@@ -105,8 +108,10 @@ public final class SessionPool: Service, Sendable {
         onSessionReady: @escaping @Sendable (ServerDescriptor, Session) -> Void = { _, _ in },
         credentials: @escaping @Sendable (ServerDescriptor, String) async throws -> StoredSecret = { _, _ in
             throw CredentialError("credentials are not available here")
-        }
+        },
+        metrics: EngineMetrics = .disabled
     ) {
+        self.metrics = metrics
         self.configuration = configuration
         self.logger = logger
         self.onSessionReady = onSessionReady
@@ -191,6 +196,8 @@ public final class SessionPool: Service, Sendable {
         // Every record the session, its transport and its child log names the server.
         var launcher = self.launcher
         for (key, value) in server.logMetadata { launcher.logger[metadataKey: key] = value }
+        // Whether it got as far as ready: only then is its end a restart (metrics).
+        let ready = AsyncEvent()
         let connection = await launcher.run(
             server, config: order.config, slot: order.id.slot, stop: request.stop,
             credentialExpired: { self.retire(serverID: server.id, reason: "its credential expired", draining: true) }
@@ -199,10 +206,13 @@ public final class SessionPool: Service, Sendable {
             case .success(let session): apply { $0.sessionStarted(order.id, session: session, now: .now) }
             case .failure(let error): apply { $0.sessionFailedToStart(order.id, error: error, now: .now) }
             }
+            if case .success = result { ready.signal() }
+            metrics.sessionStarted(server, ok: ready.isSignalled)
         }
         let reason = connection.closedReason?.message ?? "closed"
         logger.info("server disconnected", metadata: server.logMetadata.merging(["session": "\(order.id.slot)", "reason": "\(reason)"]) { $1 })
         let unexpected = !request.stop.isSignalled
+        metrics.sessionEnded(server, unexpected: unexpected && ready.isSignalled)
         state.withLock { state in
             state.machine.sessionEnded(order.id, unexpected: unexpected, reason: reason, now: .now)
             state.stopSignals[order.id] = nil

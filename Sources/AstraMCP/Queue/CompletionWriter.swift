@@ -23,13 +23,16 @@ final class CompletionWriter: Sendable {
     /// Told when a batch (or a try of it) starts, and when the writer waits.
     let beacon: ProgressBeacon
     static let loopName = "completion writer"
+    /// Where batch sizes are recorded.
+    let metrics: EngineMetrics
     private let batches = Atomic<Int>(0)
     private let written = Atomic<Int>(0)
 
     init(
         store: QueueStore, gate: DispatchGate, leases: LeaseKeeper, retryAlarm: Alarm, beacon: ProgressBeacon, batchSize: Int,
-        maxConcurrency: Int, logger: Logger
+        maxConcurrency: Int, logger: Logger, metrics: EngineMetrics = .disabled
     ) {
+        self.metrics = metrics
         self.store = store
         self.beacon = beacon
         self.gate = gate
@@ -93,6 +96,7 @@ final class CompletionWriter: Sendable {
                 }
             }
             later += await write(batch)
+            metrics.completionBatchWritten(batch.count)
             if later.isEmpty { laterRounds = 0 }
             let pending = Set(later.map(\.lease))
             let done = batch.filter { !pending.contains($0.lease) }

@@ -18,6 +18,8 @@ struct ExecutionRunner: Sendable {
     let logger: Logger
     /// Called just before `tools/call` is handed to the server's session (benchmark hook).
     let onCallStarted: (@Sendable (UUID) -> Void)?
+    /// Where pickup latency is recorded.
+    var metrics = EngineMetrics.disabled
 
     /// The settings of a call a reload may change.
     struct Limits: Sendable {
@@ -111,6 +113,7 @@ struct ExecutionRunner: Sendable {
                 if started { cancellations.cancel(execution.id) } else { task.cancel() }
             }
             onCallStarted?(execution.id)
+            metrics.callStarted(execution)
             requestSent = true
             if asTask {
                 result = .answered(

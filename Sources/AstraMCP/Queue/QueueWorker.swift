@@ -96,6 +96,7 @@ public final class QueueWorker: Service, Sendable {
     let circuits: FleetCircuits
     let beacon: ProgressBeacon
     let progress: ProgressWriter
+    let metrics: EngineMetrics
     let cancellations = CallCancellations()
     /// Cancel requests for executions this worker does not run: they may be pending, and end
     /// `cancelled` at once (bounded: beyond it, the claim ends them instead).
@@ -156,6 +157,7 @@ public final class QueueWorker: Service, Sendable {
     ///     progress.
     ///   - onCallStarted: Called with an execution's id just before its `tools/call` is sent
     ///     (used by the benchmark to measure pickup latency).
+    ///   - metrics: Where executions, circuits and outcome batches are counted.
     public init(
         configuration: Configuration,
         store: QueueStore,
@@ -164,8 +166,10 @@ public final class QueueWorker: Service, Sendable {
         pool: SessionPool,
         logger: Logger,
         beacon: ProgressBeacon = ProgressBeacon(),
-        onCallStarted: (@Sendable (UUID) -> Void)? = nil
+        onCallStarted: (@Sendable (UUID) -> Void)? = nil,
+        metrics: EngineMetrics = .disabled
     ) {
+        self.metrics = metrics
         self.beacon = beacon
         settings = LiveValue(configuration)
         instanceID = store.workerID
@@ -186,15 +190,16 @@ public final class QueueWorker: Service, Sendable {
         caps = ServerCaps(maxInFlightPerServer: configuration.maxInFlightPerServer)
         writer = CompletionWriter(
             store: store, gate: gate, leases: leases, retryAlarm: retryAlarm, beacon: beacon, batchSize: configuration.completionBatchSize,
-            maxConcurrency: configuration.maxConcurrency, logger: logger)
+            maxConcurrency: configuration.maxConcurrency, logger: logger, metrics: metrics)
         let circuits = FleetCircuits(
             configuration: .init(configuration.circuitBreaker),
             servers: servers, logger: logger,
-            isStopping: { gate.isClosed })
+            isStopping: { gate.isClosed }, metrics: metrics)
         self.circuits = circuits
         runner = ExecutionRunner(
             pool: pool, breakers: circuits.breakers, limits: LiveValue(ExecutionRunner.Limits(configuration)),
-            cancellations: cancellations, store: store, schemas: ToolSchemaCache(store: store), logger: logger, onCallStarted: onCallStarted)
+            cancellations: cancellations, store: store, schemas: ToolSchemaCache(store: store), logger: logger, onCallStarted: onCallStarted,
+            metrics: metrics)
     }
 
     /// Applies a reloaded configuration's live settings: concurrency, the per-server cap, the
@@ -371,11 +376,13 @@ public final class QueueWorker: Service, Sendable {
             }
             caps.claimed(claimed)
             leases.hold(claimed)
-            for execution in claimed {
+            // The metric handles of the whole claim, under one lock (none when metrics are off).
+            for (execution, meters) in zip(claimed, metrics.executionMeters(for: claimed)) {
                 cancellations.starting(execution.id)
                 logger.debug("claimed", metadata: execution.logMetadata)
                 group.addTask {
                     let completion = await self.runner.run(execution) { self.currentPhase == .stoppingCalls }
+                    meters?.record(completion)
                     self.cancellations.finished(execution.id)
                     self.progress.forget(execution.id)
                     let wasSaturated = self.caps.finished(serverID: execution.server.id)

@@ -10,6 +10,8 @@ final class FleetCircuits: Sendable {
     let logger: Logger
     /// Whether the daemon is stopping: a record that keeps failing is then given up sooner.
     let isStopping: @Sendable () -> Bool
+    /// Where each server's circuit state is shown.
+    let metrics: EngineMetrics
     private let transitions: AsyncStream<(ServerDescriptor, CircuitBreakers.Breaker.Transition)>
     private let transitionsContinuation: AsyncStream<(ServerDescriptor, CircuitBreakers.Breaker.Transition)>.Continuation
     /// Servers whose recorded circuit to adopt (nil: every one not closed). Bounded: only the
@@ -18,7 +20,11 @@ final class FleetCircuits: Sendable {
     private let adoptions: AsyncStream<UUID?>.Continuation
 
     /// Makes the breakers, whose transitions this records.
-    init(configuration: CircuitBreakers.Breaker.Configuration, servers: ServerStore, logger: Logger, isStopping: @escaping @Sendable () -> Bool) {
+    init(
+        configuration: CircuitBreakers.Breaker.Configuration, servers: ServerStore, logger: Logger, isStopping: @escaping @Sendable () -> Bool,
+        metrics: EngineMetrics = .disabled
+    ) {
+        self.metrics = metrics
         let (transitions, continuation) = AsyncStream<(ServerDescriptor, CircuitBreakers.Breaker.Transition)>.makeStream()
         self.transitions = transitions
         self.transitionsContinuation = continuation
@@ -69,6 +75,7 @@ final class FleetCircuits: Sendable {
                 state = "closed"
                 logger.info("circuit closed", metadata: server.logMetadata)
             }
+            metrics.circuitChanged(serverID: server.id, name: server.name, to: CircuitState(recorded: state) ?? .closed)
             await persist("record the circuit state", attempts: 3, logger: logger, isStopping: isStopping) {
                 try await self.servers.recordCircuit(serverID: server.id, state: state, reason: reason, openFor: openFor)
             }
@@ -85,8 +92,10 @@ final class FleetCircuits: Sendable {
                             logger.info("circuit opened by another daemon", metadata: ["server_id": "\(circuit.serverID)", "reason": "\(circuit.reason ?? "")"])
                         }
                         breakers.adopt(serverID: circuit.serverID, openFor: circuit.openFor, reason: circuit.reason)
+                        metrics.circuitChanged(serverID: circuit.serverID, name: nil, to: .open)
                     case "closed":
                         breakers.adopt(serverID: circuit.serverID, openFor: nil, reason: nil)
+                        metrics.circuitChanged(serverID: circuit.serverID, name: nil, to: .closed)
                     default:
                         break
                     }

@@ -10,9 +10,9 @@ public struct CallbackStore: Sendable {
     public let owner: String
     let runner: StatementRunner
 
-    public init(database: PostgresClient, owner: String, logger: Logger, answerTimeout: Duration = .seconds(45)) {
+    public init(database: PostgresClient, owner: String, logger: Logger, answerTimeout: Duration = .seconds(45), metrics: EngineMetrics = .disabled) {
         self.owner = owner
-        runner = StatementRunner(database: database, logger: logger, answerTimeout: answerTimeout)
+        runner = StatementRunner(database: database, logger: logger, answerTimeout: answerTimeout, metrics: metrics)
     }
 
     func claim(limit: Int, lease: Duration, deadline: Duration) async throws -> [ClaimedDelivery] {

@@ -14,9 +14,10 @@ public struct QueueStore: Sendable {
     ///   - answerTimeout: How long to wait for a statement's answer before giving up on it (it
     ///     is then repeated; every write is fenced). Beyond `statement_timeout`, so only a hung
     ///     request meets it.
-    public init(database: PostgresClient, workerID: String, logger: Logger, answerTimeout: Duration = .seconds(45)) {
+    ///   - metrics: Where its round trips are counted.
+    public init(database: PostgresClient, workerID: String, logger: Logger, answerTimeout: Duration = .seconds(45), metrics: EngineMetrics = .disabled) {
         self.workerID = workerID
-        runner = StatementRunner(database: database, logger: logger, answerTimeout: answerTimeout)
+        runner = StatementRunner(database: database, logger: logger, answerTimeout: answerTimeout, metrics: metrics)
     }
 
     /// Runs one statement and collects its rows, waiting at most the answer timeout.

@@ -10,8 +10,8 @@ public struct ServerStore: Sendable {
 
     /// - Parameter answerTimeout: How long to wait for a statement's answer before giving up
     ///   (beyond the session's `statement_timeout`).
-    public init(database: PostgresClient, logger: Logger, answerTimeout: Duration = .seconds(45)) {
-        runner = StatementRunner(database: database, logger: logger, answerTimeout: answerTimeout)
+    public init(database: PostgresClient, logger: Logger, answerTimeout: Duration = .seconds(45), metrics: EngineMetrics = .disabled) {
+        runner = StatementRunner(database: database, logger: logger, answerTimeout: answerTimeout, metrics: metrics)
     }
 
     // MARK: Server rows

@@ -8,6 +8,8 @@ struct StatementRunner: Sendable {
     let logger: Logger
     /// Beyond `statement_timeout`, so only a hung request meets it.
     var answerTimeout: Duration
+    /// Where each round trip is counted.
+    var metrics = EngineMetrics.disabled
 
     /// Runs `statement` and returns its rows only once its transaction has committed.
     ///
@@ -20,6 +22,8 @@ struct StatementRunner: Sendable {
     func committedRows<Statement: PostgresPreparedStatement & Sendable>(_ statement: Statement) async throws -> [Statement.Row]
     where Statement.Row: Sendable {
         let (database, logger) = (self.database, self.logger)
+        metrics.roundTrip(Statement.self)
+        metrics.roundTrip(CommitProbeStatement.self)
         return try await abandoning(after: answerTimeout) {
             try await database.withConnection { connection in
                 var rows: [Statement.Row] = []
@@ -33,6 +37,7 @@ struct StatementRunner: Sendable {
     func rows<Statement: PostgresPreparedStatement & Sendable>(_ statement: Statement) async throws -> [Statement.Row]
     where Statement.Row: Sendable {
         let (database, logger) = (self.database, self.logger)
+        metrics.roundTrip(Statement.self)
         return try await abandoning(after: answerTimeout) {
             var rows: [Statement.Row] = []
             for try await row in try await database.execute(statement, logger: logger) { rows.append(row) }

@@ -7,8 +7,8 @@ import PostgresNIO
 public struct StatusStore: Sendable {
     let runner: StatementRunner
 
-    public init(database: PostgresClient, logger: Logger, answerTimeout: Duration = .seconds(45)) {
-        runner = StatementRunner(database: database, logger: logger, answerTimeout: answerTimeout)
+    public init(database: PostgresClient, logger: Logger, answerTimeout: Duration = .seconds(45), metrics: EngineMetrics = .disabled) {
+        runner = StatementRunner(database: database, logger: logger, answerTimeout: answerTimeout, metrics: metrics)
     }
 
     /// Says `instanceID` is alive, with its load and its live sessions per server.

@@ -65,13 +65,23 @@ struct TestDatabase: Sendable {
         let serverURL: String
         if let otherServer { serverURL = otherServer } else { serverURL = try await TestCluster.url() }
         let name = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
-        try await DatabaseURL(serverURL).withConnection(logger: TestLogging.logger) { connection in
-            _ = try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: TestLogging.logger).collect()
+        do {
+            try await DatabaseURL(serverURL).withConnection(logger: TestLogging.logger) { connection in
+                _ = try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: TestLogging.logger).collect()
+            }
+        } catch {
+            throw TestDatabaseError(description: "CREATE DATABASE \(name): \(String(reflecting: error))")
         }
         guard var components = URLComponents(string: serverURL) else { throw DeadlineExceeded(description: "bad URL \(serverURL)") }
         components.path = "/" + name
         let database = TestDatabase(name: String(name), url: components.string!, serverURL: serverURL)
-        if migrated { try await database.migrate() }
+        if migrated {
+            do {
+                try await database.migrate()
+            } catch {
+                throw TestDatabaseError(description: "migrating \(name): \(String(reflecting: error))")
+            }
+        }
         return database
     }
 
@@ -91,8 +101,12 @@ struct TestDatabase: Sendable {
 
     /// Runs statements that return nothing the test needs.
     func execute(_ sql: String) async throws {
-        try await withConnection { connection in
-            _ = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: TestLogging.logger).collect()
+        do {
+            try await withConnection { connection in
+                _ = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: TestLogging.logger).collect()
+            }
+        } catch {
+            throw TestDatabaseError(description: "\(sql.prefix(200)): \(String(reflecting: error))")
         }
     }
 
@@ -128,4 +142,10 @@ extension TestDatabase {
         }
         return try await executions(ids)
     }
+}
+
+/// A database step of a test that failed, with PostgreSQL's own message (PSQLError's
+/// description hides it).
+struct TestDatabaseError: Error, CustomStringConvertible {
+    var description: String
 }
