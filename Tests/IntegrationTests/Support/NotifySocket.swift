@@ -14,17 +14,7 @@ final class NotifySocket: Sendable {
 
     init() throws {
         path = FileManager.default.temporaryDirectory.appendingPathComponent("astra-notify-\(UUID().uuidString.prefix(8)).sock").path
-        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw DeadlineExceeded(description: "socket: errno \(errno)") }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (index, byte) in path.utf8.enumerated() where index < raw.count - 1 { raw[index] = byte }
-        }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(self.fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard bound == 0 else { throw DeadlineExceeded(description: "bind \(path): errno \(errno)") }
+        fd = try bindDatagramSocket(at: path)
         // The daemon may run as another user (nobody) in some tests.
         chmod(path, 0o777)
         let socketFD = self.fd
