@@ -108,10 +108,12 @@ public final class QueueWorker: Service, Sendable {
     /// Wakes the upkeep loop early when a reload changed its interval.
     private let maintenanceWake = WakeSignal()
     private let phase = Atomic<UInt8>(Phase.claiming.rawValue)
-    /// Set while a claim whose answer was lost may have left leases of this process that it
-    /// never saw. Until the claim loop has handed them back, lease recovery waits: those leases,
-    /// expired, would look like a lost worker's, and a non-idempotent one would end `error`
-    /// although it never ran.
+    /// Set while a claim may have left leases of this process that it has not seen: from the
+    /// moment the claim is sent until its rows are held, and, when its answer was lost, until the
+    /// claim loop has handed them back. Meanwhile lease recovery spares this process's leases:
+    /// those leases, expired, would look like a lost worker's, and a non-idempotent one would end
+    /// `error` although it never ran. (A claim's answer can take longer than a lease: it is
+    /// awaited up to the store's answer timeout.)
     private let unseenLeases = Atomic<Bool>(false)
     private let claims = Mutex((claims: 0, executions: 0))
 
@@ -350,14 +352,16 @@ public final class QueueWorker: Service, Sendable {
             }
             let limit = min(free, configuration.claimBatchSize)
             let claimed: [ClaimedExecution]
+            // Its leases exist from its commit on, before its answer is in.
+            unseenLeases.store(true, ordering: .releasing)
             do {
                 claimed = try await store.claim(limit: limit, lease: configuration.leaseDuration, excludingServers: caps.saturated)
                 consuming.signal()
                 if failures > 0 { logger.info("claiming works again") }
                 failures = 0
             } catch {
-                // The claim may have committed with its answer lost.
-                unseenLeases.store(true, ordering: .releasing)
+                // The claim may have committed with its answer lost: the flag stays set until the
+                // hand-back above.
                 failures += 1
                 let delay = Backoff.delay(failedAttempt: failures)
                 logger.error("claim failed; retrying", metadata: ["error": "\(String(reflecting: error))", "retry_in": "\(delay)"])
@@ -376,6 +380,7 @@ public final class QueueWorker: Service, Sendable {
             }
             caps.claimed(claimed)
             leases.hold(claimed)
+            unseenLeases.store(false, ordering: .releasing)
             // The metric handles of the whole claim, under one lock (none when metrics are off).
             for (execution, meters) in zip(claimed, metrics.executionMeters(for: claimed)) {
                 cancellations.starting(execution.id)
@@ -402,12 +407,11 @@ public final class QueueWorker: Service, Sendable {
             // Read each round: a reload may have changed the poll interval (and wakes this).
             await maintenanceWake.wait(timeout: min(configuration.pollInterval, configuration.leaseDuration / 3))
             if Task.isCancelled || gate.isClosed { return }
-            guard !unseenLeases.load(ordering: .acquiring) else {
-                gate.signalWork()  // the claim loop hands them back first
-                continue
-            }
             do {
-                let recovered = try await store.recoverExpiredLeases(defaultMaxAttempts: configuration.retry.maxAttempts, holding: leases.leases)
+                // Read before the leases held: a claim whose rows are held has lowered it.
+                let sparingOwn = unseenLeases.load(ordering: .acquiring)
+                let recovered = try await store.recoverExpiredLeases(
+                    defaultMaxAttempts: configuration.retry.maxAttempts, holding: leases.leases, sparingOwn: sparingOwn)
                 if recovered.handedBack + recovered.ended > 0 {
                     logger.warning("took over executions whose worker was lost", metadata: [
                         "handed_back": "\(recovered.handedBack)", "ended_not_idempotent_or_out_of_attempts": "\(recovered.ended)",

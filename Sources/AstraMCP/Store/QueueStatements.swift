@@ -436,7 +436,9 @@ struct HeldLease: Sendable, Hashable {
 /// task, and the tool never runs twice (a task the server forgot ends it). This includes the worker's own
 /// expired leases: its heartbeat renews every execution it runs, so one of its own that expired
 /// is one it does not know of (a claim whose answer was lost), or one it lost the database for
-/// longer than a lease (its outcome write is then fenced off).
+/// longer than a lease (its outcome write is then fenced off). While a claim of its own is
+/// unsettled (sent and not yet answered, or its answer lost and not yet handed back), the
+/// worker spares all of its own (`sparedOwner`): they may be that claim's.
 ///
 /// Returns the executions handed back and those ended.
 struct RecoverExpiredLeasesStatement: PostgresPreparedStatement {
@@ -450,6 +452,7 @@ struct RecoverExpiredLeasesStatement: PostgresPreparedStatement {
         WITH expired AS (
             SELECT execution_id, attempt FROM mcp_execution_queue
             WHERE lease_owner IS NOT NULL AND lease_expires_at < now() AND (lease_token IS NULL OR lease_token <> ALL($2::uuid[]))
+              AND lease_owner IS DISTINCT FROM $3::text
             ORDER BY lease_expires_at
             LIMIT \(batchLimit)
             FOR UPDATE SKIP LOCKED
@@ -510,11 +513,15 @@ struct RecoverExpiredLeasesStatement: PostgresPreparedStatement {
     /// The lease tokens of the executions this worker runs: never taken over from itself (its
     /// heartbeat may simply not have caught up after an outage).
     var heldLeases: [UUID]
+    /// A lease owner none of whose leases is taken over (the worker itself while a claim of its
+    /// own is unsettled: it may have leases it has not seen yet); nil for none.
+    var sparedOwner: String? = nil
 
     func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 2)
+        var bindings = PostgresBindings(capacity: 3)
         bindings.append(Int32(clamping: defaultMaxAttempts))
         bindings.append(heldLeases)
+        bindings.append(sparedOwner)
         return bindings
     }
 

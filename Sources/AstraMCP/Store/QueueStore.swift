@@ -200,11 +200,15 @@ public struct QueueStore: Sendable {
 
     /// Takes over executions whose worker was lost (see ``RecoverExpiredLeasesStatement``).
     /// Runs in batches until a batch is not full.
-    func recoverExpiredLeases(defaultMaxAttempts: Int, holding held: [HeldLease]) async throws -> (handedBack: Int, ended: Int) {
+    /// - Parameter sparingOwn: Leaves every lease of this worker alone, not only those `held`:
+    ///   while a claim of its own is unsettled, it may have leases it does not know of yet.
+    func recoverExpiredLeases(defaultMaxAttempts: Int, holding held: [HeldLease], sparingOwn: Bool = false) async throws -> (handedBack: Int, ended: Int) {
         var total = (handedBack: 0, ended: 0)
         while true {
             let batch = try await rows(
-                RecoverExpiredLeasesStatement(defaultMaxAttempts: defaultMaxAttempts, heldLeases: held.map(\.token))).last ?? (0, 0)
+                RecoverExpiredLeasesStatement(
+                    defaultMaxAttempts: defaultMaxAttempts, heldLeases: held.map(\.token), sparedOwner: sparingOwn ? workerID : nil)
+            ).last ?? (0, 0)
             total.handedBack += batch.handedBack
             total.ended += batch.ended
             if batch.handedBack + batch.ended < RecoverExpiredLeasesStatement.batchLimit { return total }

@@ -28,10 +28,23 @@ struct StatementRunner: Sendable {
             try await database.withConnection { connection in
                 var rows: [Statement.Row] = []
                 for try await row in try await connection.execute(statement, logger: logger) { rows.append(row) }
-                _ = try await connection.execute(CommitProbeStatement(), logger: logger)
+                try await Self.confirmCommit(on: connection, logger: logger)
                 return rows
             }
         }
+    }
+
+    /// Proves that the last statement on `connection` committed (see ``committedRows(_:)``), or
+    /// throws ``CommitUnconfirmed``.
+    ///
+    /// PostgreSQL terminating a backend right after its commit (a restart) sends the statement's
+    /// rows and then closes the connection, and PostgresNIO (1.33) never answers a statement
+    /// written to a closed connection: its write fails, and no one is told. The probe would wait
+    /// out the answer timeout, longer than a lease, so the connection is looked at first. (One that
+    /// closes just between still waits it out; the claim loop's unseen leases stay spared meanwhile.)
+    static func confirmCommit(on connection: PostgresConnection, logger: Logger) async throws {
+        guard !connection.isClosed else { throw CommitUnconfirmed() }
+        _ = try await connection.execute(CommitProbeStatement(), logger: logger)
     }
 
     func rows<Statement: PostgresPreparedStatement & Sendable>(_ statement: Statement) async throws -> [Statement.Row]
@@ -44,6 +57,12 @@ struct StatementRunner: Sendable {
             return rows
         }
     }
+}
+
+/// The connection closed before a statement's commit could be confirmed: it may or may not have
+/// committed.
+struct CommitUnconfirmed: Error, CustomStringConvertible {
+    var description: String { "the connection closed before the commit could be confirmed" }
 }
 
 /// The statement that proves the previous one on its connection committed (see
