@@ -183,9 +183,11 @@ public struct AstraDaemon: Sendable {
         // Before anything else: children must not read this process's environment or memory.
         try ProcessHardening.makeNonDumpable()
         try await preflight()
-        // Before the parts: their metric handles come from the backend bootstrapped here.
-        let metricsService = configuration.metricsListen.map {
-            MetricsService(address: $0, registry: EngineMetrics.bootstrapPrometheus(), logger: logger)
+        // Before the parts, whose metric handles come from the backend bootstrapped here; and
+        // bound now, so a port in use stops the daemon before it claims anything.
+        var metricsService: MetricsService?
+        if let address = configuration.metricsListen {
+            metricsService = try await MetricsService.listen(on: address, registry: EngineMetrics.bootstrapPrometheus(), logger: logger)
         }
         let parts = try makeParts()
         // First, so it stops last: the endpoint answers while the others drain.

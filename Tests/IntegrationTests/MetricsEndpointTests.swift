@@ -190,6 +190,31 @@ struct MetricsEndpointTests {
         }
     }
 
+    @Test("a metrics port in use stops the daemon before it claims anything: one line, exit 1")
+    func portInUse() async throws {
+        try await TestDatabase.with { db in
+            let team = UUID()
+            let server = try await insertServer(db, team: team, name: "fast", command: "/usr/bin/python3", args: ["-u", TestPaths.fastServer])
+            let tool = try await insertTool(db, server: server, name: "add")
+            let id = try await enqueue(db, team: team, server: server, tool: tool, arguments: #"{"a":1,"b":2}"#)
+            // The port is held by a daemon of another database.
+            try await TestDatabase.with { other in
+                let holder = try DaemonProcess(["run"], environment: environment(other))
+                let port = try await endpoint(of: holder).split(separator: ":").last.map(String.init) ?? ""
+                let daemon = try DaemonProcess(["run"], environment: environment(db, ["ASTRA_MCPD_METRICS_LISTEN": "127.0.0.1:\(port)"]))
+                #expect(try await daemon.waitForExit() == 1)
+                let lines = daemon.standardError.split(separator: "\n").filter { $0.hasPrefix("astra-mcpd: ") }
+                #expect(lines.count == 1 && lines.first?.contains("cannot listen on 127.0.0.1:\(port)") == true, "\(daemon.standardError)")
+                holder.terminate()
+                #expect(try await holder.waitForExit() == 0, "stderr: \(holder.standardError)")
+            }
+            let status = try await db.withConnection { connection in
+                try await connection.query("SELECT status FROM mcp_tool_executions WHERE id = \(id)", logger: TestLogging.logger).collect()[0].decode(String.self)
+            }
+            #expect(status == "pending")
+        }
+    }
+
     @Test("a non-loopback metrics_listen is a configuration error: one line, exit 2")
     func nonLoopbackRefused() async throws {
         for command in [["check-config"], ["run"]] {

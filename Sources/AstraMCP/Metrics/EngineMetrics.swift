@@ -125,11 +125,12 @@ public final class EngineMetrics: Sendable {
         guard isEnabled else { return }
         queueReady.record(readyExecutions)
         self.inFlight.record(inFlight)
-        // Every session's start named its server (``sessionStarted(_:ok:)``), so each is labelled.
+        // Every session's start named its server (``sessionStarted(_:ok:)``), so each is labelled;
+        // a label no server has any more (a rename) goes to 0.
         let perLabel = state.withLock { state -> [(Gauge, Int)] in
             var totals: [String: Int] = [:]
             for (id, label) in state.serverLabels { totals[label, default: 0] += sessions[id] ?? 0 }
-            return totals.compactMap { label, total in state.servers[label].map { ($0.sessions, total) } }
+            return state.servers.map { label, meters in (meters.sessions, totals[label] ?? 0) }
         }
         for (gauge, total) in perLabel { gauge.record(total) }
     }
@@ -168,7 +169,7 @@ public final class EngineMetrics: Sendable {
 
     /// The handles of a server's label, made on first sight; notes the server's id.
     private func serverMeters(label: String, id: UUID, _ state: inout State) -> ServerMeters {
-        state.serverLabels[id] = label
+        if state.serverLabels[id] != label { state.serverLabels[id] = label }
         if let meters = state.servers[label] { return meters }
         let meters = ServerMeters(label: label, factory: factory)
         state.servers[label] = meters

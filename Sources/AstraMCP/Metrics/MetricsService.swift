@@ -8,45 +8,57 @@ import ServiceLifecycle
 /// Serves `GET /metrics` (and `HEAD`) in Prometheus' text format on a loopback address; any
 /// other path is 404, any other method 405.
 ///
-/// A `Service`: it listens from `run()` until graceful shutdown, then stops accepting and closes
-/// its connections at once, so it never holds the daemon's shutdown up. Put it first in the
-/// group: services stop in reverse order, so the endpoint answers while the others drain.
+/// Made by ``listen(on:registry:logger:)``, which binds the address at once, so a port in use
+/// stops the daemon before it claims anything. A `Service`: it serves from `run()` until graceful
+/// shutdown, then stops accepting and closes its connections at once, so it never holds the
+/// daemon's shutdown up. Put it first in the group: services stop in reverse order, so the
+/// endpoint answers while the others drain.
 public struct MetricsService: Service {
     /// The path scrapes ask for.
     public static let path = "/metrics"
     /// Prometheus' text exposition format.
     static let contentType = "text/plain; version=0.0.4; charset=utf-8"
 
-    let address: MetricsListenAddress
+    private typealias Connection = NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
+
+    /// Where it listens (the port taken, when `0` was asked for).
+    public let address: MetricsListenAddress
+    private let listener: NIOAsyncChannel<Connection, Never>
     let registry: PrometheusCollectorRegistry
     let logger: Logger
 
-    /// - Parameters:
-    ///   - address: Where to listen (`metrics_listen`).
-    ///   - registry: What to serve: the one ``EngineMetrics/bootstrapPrometheus()`` returned.
-    public init(address: MetricsListenAddress, registry: PrometheusCollectorRegistry, logger: Logger) {
+    private init(address: MetricsListenAddress, listener: NIOAsyncChannel<Connection, Never>, registry: PrometheusCollectorRegistry, logger: Logger) {
         self.address = address
+        self.listener = listener
         self.registry = registry
         self.logger = logger
     }
 
-    public func run() async throws {
-        let listener: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>
+    /// Binds `address` and logs the endpoint's URL; ``run()`` then serves it.
+    /// - Parameters:
+    ///   - address: Where to listen (`metrics_listen`).
+    ///   - registry: What to serve: the one ``EngineMetrics/bootstrapPrometheus()`` returned.
+    /// - Throws: An error whose description is one line, when the address cannot be bound.
+    public static func listen(on address: MetricsListenAddress, registry: PrometheusCollectorRegistry, logger: Logger) async throws -> MetricsService {
+        let listener: NIOAsyncChannel<Connection, Never>
         do {
             listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .bind(host: address.host, port: address.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                        return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
+                        return try Connection(wrappingChannelSynchronously: channel)
                     }
                 }
         } catch {
-            throw MetricsEndpointError(description: "the metrics endpoint cannot listen on \(address): \(error)")
+            throw MetricsEndpointError(description: "the metrics endpoint cannot listen on \(address) (metrics_listen): \(error)")
         }
-        let port = listener.channel.localAddress?.port ?? address.port
-        let bound = MetricsListenAddress(host: address.host, port: port)
-        logger.info("metrics endpoint listening", metadata: ["url": "http://\(bound)\(Self.path)"])
+        let bound = MetricsListenAddress(host: address.host, port: listener.channel.localAddress?.port ?? address.port)
+        logger.info("metrics endpoint listening", metadata: ["url": "http://\(bound)\(path)"])
+        return MetricsService(address: bound, listener: listener, registry: registry, logger: logger)
+    }
+
+    public func run() async throws {
         // Cancelled on graceful shutdown: the accept loop and every connection's read end, and
         // each channel is closed on the way out.
         try? await cancelWhenGracefulShutdown {
@@ -61,13 +73,13 @@ public struct MetricsService: Service {
         // Ended by something else (the listener failed): the daemon goes on without metrics,
         // as a service returning early would stop the whole group.
         if !Task.isCancelled, !Task.isShuttingDownGracefully {
-            logger.error("the metrics endpoint stopped listening", metadata: ["url": "http://\(bound)\(Self.path)"])
+            logger.error("the metrics endpoint stopped listening", metadata: ["url": "http://\(address)\(Self.path)"])
             try? await gracefulShutdown()
         }
     }
 
     /// Answers one connection's requests in turn (Prometheus keeps its connection alive).
-    private func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async {
+    private func serve(_ connection: Connection) async {
         try? await connection.executeThenClose { inbound, outbound in
             var head: HTTPRequestHead?
             for try await part in inbound {
