@@ -55,23 +55,32 @@ struct MetricsEndpointTests {
         }
     }
 
+    /// Runs `sql`; a failure says what PostgreSQL said (PSQLError's description is generic).
+    private func execute(_ db: TestDatabase, _ sql: String) async throws {
+        do {
+            try await db.execute(sql)
+        } catch {
+            throw DeadlineExceeded(description: "\(sql.prefix(80))…: \(String(reflecting: error))")
+        }
+    }
+
     private func insertServer(_ db: TestDatabase, team: UUID, name: String, command: String, args: [String]) async throws -> UUID {
         let id = UUID()
         let config = try TestDaemon.serverConfig(command: command, args: args, env: [:])
-        try await db.execute("INSERT INTO mcp_servers (id, team_id, name, server_type, config) VALUES ('\(id)', '\(team)', '\(name)', 'stdio', '\(config)')")
+        try await execute(db, "INSERT INTO mcp_servers (id, team_id, name, server_type, config) VALUES ('\(id)', '\(team)', '\(name)', 'stdio', '\(config)')")
         return id
     }
 
     private func insertTool(_ db: TestDatabase, server: UUID, name: String, schema: String = "{}") async throws -> UUID {
         let id = UUID()
-        try await db.execute(
-            "INSERT INTO mcp_tools (id, server_id, tool_name, input_schema, max_attempts) VALUES ('\(id)', '\(server)', '\(name)', '\(schema)', 1)")
+        try await execute(
+            db, "INSERT INTO mcp_tools (id, server_id, tool_name, input_schema, max_attempts) VALUES ('\(id)', '\(server)', '\(name)', '\(schema)', 1)")
         return id
     }
 
     private func enqueue(_ db: TestDatabase, team: UUID, server: UUID, tool: UUID, arguments: String) async throws -> UUID {
         let id = UUID()
-        try await db.execute("""
+        try await execute(db, """
             INSERT INTO mcp_tool_executions (id, user_id, team_id, server_id, tool_id, input_parameters)
             VALUES ('\(id)', '\(UUID())', '\(team)', '\(server)', '\(tool)', '\(arguments)')
             """)
@@ -97,14 +106,15 @@ struct MetricsEndpointTests {
             for _ in 0..<10 { ids.append(try await enqueue(db, team: team, server: server, tool: add, arguments: #"{"a":1,"b":2}"#)) }
             // Refused by the schema: they never reach the server, so they are no pickup.
             for _ in 0..<2 { ids.append(try await enqueue(db, team: team, server: server, tool: add, arguments: #"{"a":"x","b":2}"#)) }
+            let daemon = try DaemonProcess(["run"], environment: environment(db, ["ASTRA_MCPD_METRICS_LABEL_CAP": "3"]))
+            let base = try await endpoint(of: daemon)
+            // `add` is labelled first: pairs are labelled in the order claims meet them.
+            try await eventually(.seconds(60), "the add executions to end; stderr: \(daemon.standardError)") { try await unfinished(db) == 0 }
             // Tools the server does not offer: it answers an error. With `add`, five tools: over the cap of 3.
             for index in 1...4 {
                 let tool = try await insertTool(db, server: server, name: "extra_\(index)")
                 ids.append(try await enqueue(db, team: team, server: server, tool: tool, arguments: "{}"))
             }
-
-            let daemon = try DaemonProcess(["run"], environment: environment(db, ["ASTRA_MCPD_METRICS_LABEL_CAP": "3"]))
-            let base = try await endpoint(of: daemon)
             try await eventually(.seconds(60), "every execution to end; stderr: \(daemon.standardError)") { try await unfinished(db) == 0 }
             // The sessions gauge follows the heartbeat (every 5 s).
             let text = try await scrape(base, until: "a heartbeat to show the session") {

@@ -144,10 +144,10 @@ public final class EngineMetrics: Sendable {
         if !ok { meters.startFailures.increment() }
     }
 
-    /// A server's session ended; `unexpected`: nobody asked it to (its child exited, its
-    /// connection dropped), so the next call starts it again.
-    func sessionEnded(_ server: ServerDescriptor, unexpected: Bool) {
-        guard isEnabled, unexpected else { return }
+    /// A server's ready session ended; `died`: before anyone asked it to stop (its child
+    /// exited, its connection dropped), so the next call starts it again.
+    func sessionEnded(_ server: ServerDescriptor, died: Bool) {
+        guard isEnabled, died else { return }
         let meters = state.withLock { state in serverMeters(label: state.labels.server(server.name), id: server.id, &state) }
         meters.restarts.increment()
     }

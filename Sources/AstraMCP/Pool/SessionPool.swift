@@ -46,6 +46,11 @@ public final class SessionPool: Service, Sendable {
         var early: [Machine.WaiterID: Result<Session, MCPSessionError>] = [:]
         /// The stop signal of each session ordered started and not yet ended.
         var stopSignals: [PoolSessionID: AsyncEvent] = [:]
+        /// Each ready session's connection, and the sessions whose stop order found it closed
+        /// already (a call found it dead): with those that ended unasked, what metrics count as
+        /// restarts.
+        var connections: [PoolSessionID: MCPConnection] = [:]
+        var stoppedDead: Set<PoolSessionID> = []
 
         /// Turns the machine's actions into work to do once the lock is released.
         mutating func prepare(_ actions: Machine.Actions) -> Work {
@@ -57,6 +62,7 @@ public final class SessionPool: Service, Sendable {
             }
             for order in actions.stops {
                 guard let stop = stopSignals[order.id] else { continue }
+                if connections[order.id]?.isClosed == true { stoppedDead.insert(order.id) }
                 work.stops.append((order, stop))
             }
             for (waiter, result) in actions.resumes {
@@ -196,8 +202,6 @@ public final class SessionPool: Service, Sendable {
         // Every record the session, its transport and its child log names the server.
         var launcher = self.launcher
         for (key, value) in server.logMetadata { launcher.logger[metadataKey: key] = value }
-        // Whether it got as far as ready: only then is its end a restart (metrics).
-        let ready = AsyncEvent()
         let connection = await launcher.run(
             server, config: order.config, slot: order.id.slot, stop: request.stop,
             credentialExpired: { self.retire(serverID: server.id, reason: "its credential expired", draining: true) }
@@ -206,17 +210,19 @@ public final class SessionPool: Service, Sendable {
             case .success(let session): apply { $0.sessionStarted(order.id, session: session, now: .now) }
             case .failure(let error): apply { $0.sessionFailedToStart(order.id, error: error, now: .now) }
             }
-            if case .success = result { ready.signal() }
-            metrics.sessionStarted(server, ok: ready.isSignalled)
+            if case .success(let session) = result { state.withLock { $0.connections[order.id] = session.connection } }
+            metrics.sessionStarted(server, ok: (try? result.get()) != nil)
         }
         let reason = connection.closedReason?.message ?? "closed"
         logger.info("server disconnected", metadata: server.logMetadata.merging(["session": "\(order.id.slot)", "reason": "\(reason)"]) { $1 })
         let unexpected = !request.stop.isSignalled
-        metrics.sessionEnded(server, unexpected: unexpected && ready.isSignalled)
-        state.withLock { state in
+        let died = state.withLock { state in
             state.machine.sessionEnded(order.id, unexpected: unexpected, reason: reason, now: .now)
             state.stopSignals[order.id] = nil
+            let stoppedDead = state.stoppedDead.remove(order.id) != nil
+            return state.connections.removeValue(forKey: order.id) != nil && (unexpected || stoppedDead)
         }
+        metrics.sessionEnded(server, died: died)
     }
 
     private func forget(_ id: PoolSessionID) {
