@@ -21,8 +21,8 @@ extension EngineMetrics {
         public static let circuitState = "astra_mcpd_circuit_state"
         /// Gauge `{server}`: live sessions, as of the last heartbeat.
         public static let sessions = "astra_mcpd_sessions"
-        /// Counter `{server}`: sessions that ended without being asked to (a child exited, a
-        /// connection dropped); the next call starts a new one.
+        /// Counter `{server}`: sessions that died (a child exited, a connection dropped), found
+        /// by their own end or by a call first; the next call starts a new one.
         public static let sessionRestarts = "astra_mcpd_session_restarts_total"
         /// Counter `{server}`: session starts that failed (spawn, connect or `initialize`).
         public static let sessionStartFailures = "astra_mcpd_session_start_failures_total"
