@@ -122,6 +122,30 @@ struct CircuitBreakerTests {
         breakers.recordAbandoned(server)
         #expect(breakers.permit(server) == .allowed)
     }
+
+    @Test("an adopted cool-down is counted from when it was asked for: a daemon's own transition coming back never holds its calls longer")
+    func adoptionCountsFromTheQuery() {
+        let clock = ManualInstant(t0)
+        let server = ServerDescriptor(id: .init(), name: "s", serverType: "stdio", isActive: true, configJSON: "{}")
+        let breakers = CircuitBreakers(
+            configuration: .init(failureThreshold: 1, coolDown: .seconds(3)), now: { clock.now }, onTransition: { _, _ in })
+        _ = breakers.permit(server)
+        breakers.recordFailure(server, reason: "down")
+        // Recorded open until t0 + 3 s; the notification comes back, the query leaves at
+        // t0 + 0.1 s, the database (later still) says 2.8 s remain, the answer arrives at t0 + 0.5 s.
+        clock.advance(by: .milliseconds(100))
+        let asked = clock.now
+        clock.advance(by: .milliseconds(400))
+        breakers.adopt(serverID: server.id, openFor: .milliseconds(2800), asOf: asked, reason: "down")
+        #expect(breakers.state(of: server.id) == .open(until: t0.advanced(by: .seconds(3))), "not extended to t0 + 3.3 s")
+        clock.advance(by: .milliseconds(2500))
+        #expect(breakers.permit(server) == .allowed, "the trial goes at the recorded end of the cool-down")
+
+        // Another daemon's longer cool-down is adopted, counted from the query.
+        let other = ServerDescriptor(id: .init(), name: "o", serverType: "stdio", isActive: true, configJSON: "{}")
+        breakers.adopt(serverID: other.id, openFor: .seconds(10), asOf: clock.now.advanced(by: .milliseconds(-200)), reason: "elsewhere")
+        #expect(breakers.state(of: other.id) == .open(until: clock.now.advanced(by: .milliseconds(9800))))
+    }
 }
 
 /// A hand-driven clock reading.

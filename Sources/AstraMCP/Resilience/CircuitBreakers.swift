@@ -57,10 +57,17 @@ final class CircuitBreakers: Sendable {
         breakers.withLock { breakers in breakers[server.id]?.recordAbandoned() }
     }
 
-    /// Takes on a circuit another daemon recorded: `open` for `openFor` more, or closed.
-    /// Half-open is each daemon's own business (its trial calls), so it is not adopted.
-    func adopt(serverID: UUID, openFor: Duration?, reason: String?) {
-        let until = openFor.map { now().advanced(by: $0) }
+    /// Takes on a circuit another daemon recorded: `open` for `openFor` more, counted from
+    /// `asOf`, or closed. Half-open is each daemon's own business (its trial calls), so it is
+    /// not adopted.
+    ///
+    /// - Parameter asOf: When the recorded circuit was asked for (before the query left):
+    ///   `openFor` was measured by the database later than that, so the cool-down adopted
+    ///   ends no later than the one recorded. Counted from when the answer arrived instead, a
+    ///   daemon's own transition coming back to it would hold its calls past what it recorded,
+    ///   by the round trip.
+    func adopt(serverID: UUID, openFor: Duration?, asOf: ContinuousClock.Instant, reason: String?) {
+        let until = openFor.map { asOf.advanced(by: $0) }
         breakers.withLock { breakers in
             var breaker = breakers[serverID] ?? Breaker(configuration: configuration)
             breaker.adopt(openUntil: until, reason: reason)

@@ -85,16 +85,17 @@ final class FleetCircuits: Sendable {
     private func adoptRecordedCircuits() async {
         for await serverID in adoptionRequests {
             do {
+                let asked = breakers.now()
                 for circuit in try await servers.circuitStates(serverID: serverID) {
                     switch circuit.state {
                     case "open" where (circuit.openFor ?? .zero) > .zero:
                         if case .closed = breakers.state(of: circuit.serverID) {
                             logger.info("circuit opened by another daemon", metadata: ["server_id": "\(circuit.serverID)", "reason": "\(circuit.reason ?? "")"])
                         }
-                        breakers.adopt(serverID: circuit.serverID, openFor: circuit.openFor, reason: circuit.reason)
+                        breakers.adopt(serverID: circuit.serverID, openFor: circuit.openFor, asOf: asked, reason: circuit.reason)
                         metrics.circuitChanged(serverID: circuit.serverID, name: nil, to: .open)
                     case "closed":
-                        breakers.adopt(serverID: circuit.serverID, openFor: nil, reason: nil)
+                        breakers.adopt(serverID: circuit.serverID, openFor: nil, asOf: asked, reason: nil)
                         metrics.circuitChanged(serverID: circuit.serverID, name: nil, to: .closed)
                     default:
                         break

@@ -8,7 +8,8 @@ import Synchronization
 /// Discovery runs on the server's first 401 (or at once, when the config names the
 /// authorization server or token endpoint); then a token is fetched, cached
 /// (``OAuthTokenCache``), replaced before it expires and after a 401. One fetch runs at a
-/// time: callers that need a token meanwhile wait for it. Tokens live only in memory.
+/// time: callers that need a token meanwhile wait for it; it runs to its end even when every
+/// caller has gone. Tokens live only in memory.
 final class OAuthClient: Sendable {
     /// What the client is for.
     struct Target: Sendable {
@@ -81,6 +82,11 @@ final class OAuthClient: Sendable {
 
     /// The access token to send; nil before the server has asked for one (its first 401) when
     /// the config names neither a token endpoint nor an authorization server.
+    ///
+    /// A fetch is the client's, not its caller's: a caller stopped meanwhile (its session
+    /// stopped while starting, a timeout) stops waiting, but the fetch runs to its end and
+    /// caches its token for the next caller, so a token the authorization server issued is
+    /// not thrown away and asked for again.
     func accessToken() async throws(MCPSessionError) -> String? {
         while true {
             enum Step { case send(String?), wait(Fetch), fetch(Fetch, generation: Int) }
@@ -97,37 +103,46 @@ final class OAuthClient: Sendable {
                     return .fetch(fetch, generation: state.generation)
                 }
             }
+            let fetch: Fetch
             switch step {
             case .send(let token):
                 return token
-            case .wait(let fetch):
-                await fetch.done.wait()
-                if let failure = fetch.failure.withLock({ $0 }) { throw failure }
-            case .fetch(let fetch, let generation):
-                let requestedAt = now()
-                do throws(MCPSessionError) {
-                    let token = try await obtainToken()
-                    state.withLock { state in
-                        state.secrets = Array((state.secrets + [token.accessToken]).suffix(8))
-                        state.cache.fetched(token.accessToken, expiresIn: token.expiresIn, requestedAt: requestedAt)
-                        // Asked for before a wider scope was needed: it will not do.
-                        if state.generation != generation { state.cache.invalidate() }
-                        state.fetch = nil
-                    }
-                    fetch.done.signal()
-                } catch {
-                    state.withLock { state in
-                        state.cache.fetchFailed(now: now())
-                        state.fetch = nil
-                    }
-                    // A fetch given up because its caller was stopped says nothing about the
-                    // others: they try again themselves.
-                    if error.code != .cancelled { fetch.failure.withLock { $0 = error } }
-                    fetch.done.signal()
-                    throw error
-                }
+            case .wait(let running):
+                fetch = running
+            case .fetch(let new, let generation):
+                // Not a child of this caller's task, so its cancellation does not reach it.
+                Task { await self.run(new, generation: generation) }
+                fetch = new
+            }
+            await fetch.done.wait()
+            if let failure = fetch.failure.withLock({ $0 }) { throw failure }
+            guard fetch.done.isSignalled else {
+                throw MCPSessionError(
+                    .cancelled, "stopped while waiting for an OAuth access token of server '\(target.serverName)'", requestNeverSent: true)
             }
         }
+    }
+
+    /// Runs one fetch to its end: its token cached, or its failure kept for its waiters.
+    private func run(_ fetch: Fetch, generation: Int) async {
+        let requestedAt = now()
+        do throws(MCPSessionError) {
+            let token = try await obtainToken()
+            state.withLock { state in
+                state.secrets = Array((state.secrets + [token.accessToken]).suffix(8))
+                state.cache.fetched(token.accessToken, expiresIn: token.expiresIn, requestedAt: requestedAt)
+                // Asked for before a wider scope was needed: it will not do.
+                if state.generation != generation { state.cache.invalidate() }
+                state.fetch = nil
+            }
+        } catch {
+            state.withLock { state in
+                state.cache.fetchFailed(now: now())
+                state.fetch = nil
+            }
+            fetch.failure.withLock { $0 = error }
+        }
+        fetch.done.signal()
     }
 
     /// The server answered 401 to `token` (nil: sent without one): the token is dropped, and
