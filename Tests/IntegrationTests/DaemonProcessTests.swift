@@ -12,16 +12,28 @@ struct DaemonProcessTests {
     func enqueueSleep(_ db: TestDatabase, seconds: Double) async throws -> UUID {
         let (team, server, tool, id) = (UUID(), UUID(), UUID(), UUID())
         let config = try TestDaemon.serverConfig(command: TestPaths.demoServer, args: [], env: [:])
-        try await db.execute("INSERT INTO mcp_servers (id, team_id, name, server_type, config) VALUES ('\(server)', '\(team)', 'demo', 'stdio', '\(config)')")
-        try await db.execute("INSERT INTO mcp_tools (id, server_id, tool_name, input_schema) VALUES ('\(tool)', '\(server)', 'sleep', '{}')")
-        try await db.execute("""
-            INSERT INTO mcp_tool_executions (id, user_id, team_id, server_id, tool_id, input_parameters)
-            VALUES ('\(id)', '\(UUID())', '\(team)', '\(server)', '\(tool)', '{"seconds": \(seconds)}')
-            """)
+        do {
+            try await db.execute("INSERT INTO mcp_servers (id, team_id, name, server_type, config) VALUES ('\(server)', '\(team)', 'demo', 'stdio', '\(config)')")
+            try await db.execute("INSERT INTO mcp_tools (id, server_id, tool_name, input_schema) VALUES ('\(tool)', '\(server)', 'sleep', '{}')")
+            try await db.execute("""
+                INSERT INTO mcp_tool_executions (id, user_id, team_id, server_id, tool_id, input_parameters)
+                VALUES ('\(id)', '\(UUID())', '\(team)', '\(server)', '\(tool)', '{"seconds": \(seconds)}')
+                """)
+        } catch {
+            throw TestDatabaseError(description: "enqueueing a sleep: \(String(reflecting: error))")
+        }
         return id
     }
 
     func row(_ db: TestDatabase, _ id: UUID) async throws -> (status: String, queued: Bool, leaseOwner: String?, error: String?) {
+        do {
+            return try await rowOrPSQLError(db, id)
+        } catch {
+            throw TestDatabaseError(description: "reading execution \(id): \(String(reflecting: error))")
+        }
+    }
+
+    private func rowOrPSQLError(_ db: TestDatabase, _ id: UUID) async throws -> (status: String, queued: Bool, leaseOwner: String?, error: String?) {
         try await db.withConnection { connection in
             let rows = try await connection.query(
                 "SELECT e.status, q.execution_id IS NOT NULL, q.lease_owner, e.error_message FROM mcp_tool_executions e LEFT JOIN mcp_execution_queue q ON q.execution_id = e.id WHERE e.id = \(id)",
