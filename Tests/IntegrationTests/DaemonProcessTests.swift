@@ -12,13 +12,23 @@ struct DaemonProcessTests {
     func enqueueSleep(_ db: TestDatabase, seconds: Double) async throws -> UUID {
         let (team, server, tool, id) = (UUID(), UUID(), UUID(), UUID())
         let config = try TestDaemon.serverConfig(command: TestPaths.demoServer, args: [], env: [:])
+        // One transaction: a running daemon syncs a new server's tools as soon as it sees the row,
+        // and its 'sleep' would otherwise race this one into mcp_tools (a unique violation).
         do {
-            try await db.execute("INSERT INTO mcp_servers (id, team_id, name, server_type, config) VALUES ('\(server)', '\(team)', 'demo', 'stdio', '\(config)')")
-            try await db.execute("INSERT INTO mcp_tools (id, server_id, tool_name, input_schema) VALUES ('\(tool)', '\(server)', 'sleep', '{}')")
-            try await db.execute("""
-                INSERT INTO mcp_tool_executions (id, user_id, team_id, server_id, tool_id, input_parameters)
-                VALUES ('\(id)', '\(UUID())', '\(team)', '\(server)', '\(tool)', '{"seconds": \(seconds)}')
-                """)
+            try await db.withConnection { connection in
+                for sql in [
+                    "BEGIN",
+                    "INSERT INTO mcp_servers (id, team_id, name, server_type, config) VALUES ('\(server)', '\(team)', 'demo', 'stdio', '\(config)')",
+                    "INSERT INTO mcp_tools (id, server_id, tool_name, input_schema) VALUES ('\(tool)', '\(server)', 'sleep', '{}')",
+                    """
+                    INSERT INTO mcp_tool_executions (id, user_id, team_id, server_id, tool_id, input_parameters)
+                    VALUES ('\(id)', '\(UUID())', '\(team)', '\(server)', '\(tool)', '{"seconds": \(seconds)}')
+                    """,
+                    "COMMIT",
+                ] {
+                    _ = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: TestLogging.logger).collect()
+                }
+            }
         } catch {
             throw TestDatabaseError(description: "enqueueing a sleep: \(String(reflecting: error))")
         }
